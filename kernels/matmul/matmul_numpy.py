@@ -1,0 +1,5 @@
+"""NumPy matmul: BLAS (OpenBLAS in NumPy's wheels)."""
+
+
+def forward(a, b):
+    return a @ b

@@ -1,0 +1,59 @@
+"""Triton fused softmax: one program per row, the row read once and written once (the Triton
+tutorial's design). Rows wider than MAX_SINGLE_BLOCK use an online-softmax kernel that streams
+the row in chunks (running max and rescaled sum), then a second pass writes the output."""
+
+import torch
+import triton
+import triton.language as tl
+
+MAX_SINGLE_BLOCK = 16384
+
+
+@triton.jit
+def _softmax_row(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    mask = offs < cols
+    x = tl.load(x_ptr + row * x_stride + offs, mask=mask, other=-float("inf")).to(tl.float32)
+    x = x - tl.max(x, axis=0)
+    e = tl.exp(x)
+    y = e / tl.sum(e, axis=0)
+    tl.store(out_ptr + row * out_stride + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _softmax_online(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    m = tl.full((BLOCK,), -float("inf"), tl.float32)
+    s = tl.zeros((BLOCK,), tl.float32)
+    for start in range(0, cols, BLOCK):
+        mask = start + offs < cols
+        x = tl.load(x_ptr + row * x_stride + start + offs, mask=mask,
+                    other=-float("inf")).to(tl.float32)
+        m_new = tl.maximum(m, x)
+        scale = tl.where(m_new == -float("inf"), 0.0, tl.exp(m - m_new))
+        s = s * scale + tl.where(mask, tl.exp(x - m_new), 0.0)
+        m = m_new
+    m_row = tl.max(m, axis=0)
+    s_row = tl.sum(s * tl.where(m == -float("inf"), 0.0, tl.exp(m - m_row)), axis=0)
+    for start in range(0, cols, BLOCK):
+        mask = start + offs < cols
+        x = tl.load(x_ptr + row * x_stride + start + offs, mask=mask, other=0.0).to(tl.float32)
+        y = tl.exp(x - m_row) / s_row
+        tl.store(out_ptr + row * out_stride + start + offs, y.to(out_ptr.dtype.element_ty),
+                 mask=mask)
+
+
+def forward(x):
+    rows, cols = x.shape
+    out = torch.empty_like(x)
+    block = triton.next_power_of_2(cols)
+    if block <= MAX_SINGLE_BLOCK:
+        num_warps = 4 if block <= 2048 else (8 if block <= 8192 else 16)
+        _softmax_row[(rows,)](x, out, cols, x.stride(0), out.stride(0), BLOCK=block,
+                              num_warps=num_warps)
+    else:
+        _softmax_online[(rows,)](x, out, cols, x.stride(0), out.stride(0), BLOCK=4096,
+                                 num_warps=8)
+    return out

@@ -1,0 +1,104 @@
+"""Accuracy of one output against its float64 reference.
+
+The check is built so that a kernel which does nothing cannot pass: the main criterion is the
+relative L2 error ||out - ref|| / ||ref||, which is 1 for an all-zero output, O(1) for a constant
+or for the input itself, and NaN (a failure) when any value is non-finite. A shape mismatch fails
+before any arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .dtypes import get_format
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Allowed relative L2 error, in units of the output dtype's machine epsilon.
+
+    `rel_l2_eps` of 8 on float32 means ||out-ref||/||ref|| <= 8 * 2**-23. `floor` is an absolute
+    lower bound on the allowed rel_l2 for formats where eps-scaling is too strict (float64 kernels
+    that sum many terms)."""
+
+    rel_l2_eps: float
+    floor: float = 0.0
+
+    def bound(self, dtype: str) -> float:
+        return max(self.rel_l2_eps * get_format(dtype).eps, self.floor)
+
+
+@dataclass(frozen=True)
+class OutputError:
+    name: str
+    max_abs: float
+    rel_l2: float
+    max_ulp: float
+    nonfinite: int
+    tolerance: float
+    passed: bool
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: _json_float(v) for k, v in asdict(self).items()}
+
+
+def _json_float(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
+    return v
+
+
+def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: float) -> OutputError:
+    """Compare `out` (already float64) with `ref`; `dtype` is the format the output was stored in."""
+    out = np.asarray(out, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if out.shape != ref.shape:
+        return OutputError(name, math.inf, math.inf, math.inf, 0, bound, False,
+                           f"shape {out.shape} != reference shape {ref.shape}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        return _compare(name, out, ref, dtype, bound)
+
+
+def _compare(name, out, ref, dtype, bound) -> OutputError:
+    ref_finite = np.isfinite(ref)
+    nonfinite = int(np.count_nonzero(~np.isfinite(out) & ref_finite))
+    diff = np.abs(out - ref)
+    diff = np.where(ref_finite | ~np.isfinite(out), diff, np.inf)
+    diff = np.where(~ref_finite & (out == ref), 0.0, diff)  # matching infinities are exact
+    finite_ref = np.where(ref_finite, ref, 0.0)
+    ref_norm = float(np.linalg.norm(finite_ref))
+    err_norm = float(np.linalg.norm(np.where(ref_finite, diff, 0.0)))
+    if nonfinite:
+        rel_l2 = math.nan
+    elif ref_norm == 0.0:
+        rel_l2 = 0.0 if err_norm == 0.0 else math.inf
+    else:
+        rel_l2 = err_norm / ref_norm
+    max_abs = float(diff.max()) if diff.size else 0.0
+    ulps = diff / get_format(dtype).ulp(finite_ref)
+    max_ulp = float(np.max(np.where(np.isnan(ulps), np.inf, ulps))) if ulps.size else 0.0
+    passed = nonfinite == 0 and math.isfinite(rel_l2) and rel_l2 <= bound
+    reason = None
+    if not passed:
+        reason = (f"{nonfinite} non-finite values where the reference is finite" if nonfinite
+                  else f"rel_l2 {rel_l2:.3g} > tolerance {bound:.3g}")
+    return OutputError(name, max_abs, rel_l2, max_ulp, nonfinite, bound, passed, reason)
+
+
+def summarize(errors: list[OutputError]) -> dict:
+    """The case's accuracy record: the worst output's figures at top level, each output listed."""
+    worst = max(errors, key=lambda e: (not e.passed, _sortable(e.rel_l2 / max(e.tolerance, 1e-300))))
+    record = worst.to_dict()
+    record.pop("name")
+    record["passed"] = all(e.passed for e in errors)
+    record["worst_output"] = worst.name
+    record["outputs"] = [e.to_dict() for e in errors]
+    return record
+
+
+def _sortable(x: float) -> float:
+    return math.inf if math.isnan(x) else x

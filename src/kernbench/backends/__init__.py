@@ -1,0 +1,32 @@
+"""The backend families kernbench knows: the one list every other module reads.
+
+Adding a framework means adding a `Family` subclass here and a file suffix kernels can use; a
+kernel folder then adds `<algo>_<family>.py` files, with no other registry to edit.
+"""
+
+from __future__ import annotations
+
+from ..errors import unknown
+from .base import Family
+from .jax_family import JaxFamily
+from .numba_family import NumbaFamily
+from .numpy_family import NumpyFamily
+from .torch_family import TorchFamily
+from .triton_family import TritonFamily
+
+FAMILIES: dict[str, Family] = {
+    f.name: f for f in (NumpyFamily(), NumbaFamily(), TorchFamily(), JaxFamily(), TritonFamily())
+}
+BACKENDS: dict[str, Family] = {b: f for f in FAMILIES.values() for b in f.backends}
+
+
+def family_of(backend: str) -> Family:
+    """The family of a backend name (`torch_compile`, or `torch_compile:variant`)."""
+    base = backend.split(":", 1)[0]
+    try:
+        return BACKENDS[base]
+    except KeyError:
+        raise unknown("backend", backend, BACKENDS) from None
+
+
+__all__ = ["BACKENDS", "FAMILIES", "Family", "family_of"]

@@ -1,0 +1,93 @@
+"""What a backend family adapter must do (one class per framework, imports inside the class).
+
+A *family* is one framework (numpy, numba, torch, jax, triton); it serves one or more *backends*
+(torch serves torch_eager and torch_compile from the same `<algo>_torch.py`). The adapter owns
+everything framework-specific, so the worker that runs a case stays framework-agnostic:
+
+- `unsupported(backend, device, dtype)`: None, or the reason this combination cannot run;
+- `to_backend(array, dtype, device)`: a float64/int NumPy array -> the framework's array;
+- `to_numpy(out)`: a framework output -> (float64 NumPy array, name of the dtype it was stored in);
+- `prepare(backend, fn, static_kwargs, device)`: the callable the user would call in steady state
+  (jitted, compiled) taking only arrays; for asynchronous frameworks it blocks until the result
+  is ready, so a clock read after it is honest;
+- `synchronize(device)`: wait for queued device work before a clock read;
+- `memory_probe(device)`: which peak-memory method applies (see kernbench.memory).
+
+Frameworks are imported lazily, only in the worker process that runs their cases: the parent
+process (runner, report, gate) never imports one.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+class Family:
+    name: str = ""
+    backends: tuple[str, ...] = ()
+    #: Python modules that must be importable for this family to run
+    requires: tuple[str, ...] = ()
+    #: distributions whose versions go in the run header
+    distributions: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+
+    # -- availability --------------------------------------------------------------------
+    def missing(self) -> str | None:
+        """Reason this family cannot run here (a module missing), without importing it."""
+        for mod in self.requires:
+            if importlib.util.find_spec(mod) is None:
+                return f"{mod} is not installed (pip install 'kernbench[{self.name}]')"
+        return None
+
+    def unsupported(self, backend: str, device: str, dtype: str) -> str | None:
+        if dtype not in self.dtypes:
+            return f"{backend} does not support {dtype}"
+        if device != "cpu":
+            return f"{backend} runs on the CPU only, not {device}"
+        return None
+
+    def worker_env(self, device: str) -> dict[str, str]:
+        """Environment variables the worker process for this family needs before importing."""
+        return {}
+
+    # -- running -------------------------------------------------------------------------
+    def setup(self, threads: int) -> None:
+        """Called once in the worker before the first case: fix thread pools."""
+
+    def to_backend(self, array: np.ndarray, dtype: str, device: str) -> Any:
+        raise NotImplementedError
+
+    def to_numpy(self, out: Any) -> tuple[np.ndarray, str]:
+        raise NotImplementedError
+
+    def prepare(self, backend: str, fn: Callable, static_kwargs: dict, device: str) -> Callable:
+        if static_kwargs:
+            return lambda *args: fn(*args, **static_kwargs)
+        return fn
+
+    def synchronize(self, device: str) -> None:
+        """CPU frameworks here are synchronous once `prepare` has blocked."""
+
+    def memory_method(self, device: str) -> str:
+        return "rss"
+
+    def compile_info(self, backend: str) -> dict | None:
+        """Counters from the compiler (recompiles, graph breaks) after a case, if any."""
+        return None
+
+    def reset_compile_counters(self, backend: str) -> None:
+        pass
+
+    def flags(self, backend: str, device: str) -> list[str]:
+        """Flags every record of this backend carries (e.g. `interpreted`)."""
+        return []
+
+
+def numpy_dtype_name(dtype: Any) -> str:
+    name = str(dtype).replace("torch.", "")
+    return {"bfloat16": "bfloat16", "float": "float32", "double": "float64",
+            "half": "float16"}.get(name, name)

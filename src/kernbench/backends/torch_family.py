@@ -1,0 +1,101 @@
+"""PyTorch: `torch_eager` calls the backend file's function as written; `torch_compile` wraps the
+same function in `torch.compile`. Dynamo's caches are reset per case so that one case's graphs
+(and its cache-size limit, past which Dynamo silently falls back to eager) never leak into the
+next; the inductor on-disk cache is private to the run (TORCHINDUCTOR_CACHE_DIR), so the first
+compile is cold and a second compile after a reset measures the warm-cache cost honestly."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Family, numpy_dtype_name
+
+
+def is_cuda(device: str) -> bool:
+    return device == "cuda" or device.startswith("cuda:")
+
+
+class TorchFamily(Family):
+    name = "torch"
+    backends = ("torch_eager", "torch_compile")
+    requires = ("torch",)
+    distributions = ("torch",)
+
+    def unsupported(self, backend, device, dtype):
+        if dtype not in self.dtypes:
+            return f"{backend} does not support {dtype}"
+        if device == "cpu":
+            return None
+        if is_cuda(device):
+            import torch
+
+            if not torch.cuda.is_available():
+                return "torch sees no CUDA device here"
+            index = int(device.split(":")[1]) if ":" in device else 0
+            if index >= torch.cuda.device_count():
+                return f"{device}: only {torch.cuda.device_count()} CUDA device(s) here"
+            return None
+        return f"{backend} does not know device {device!r}"
+
+    def setup(self, threads):
+        import torch
+
+        torch.set_num_threads(threads)
+
+    def torch_dtype(self, dtype: str):
+        import torch
+
+        return getattr(torch, dtype)
+
+    def to_backend(self, array, dtype, device):
+        import torch
+
+        t = torch.from_numpy(np.ascontiguousarray(array))
+        if array.dtype.kind in "iub":
+            return t.to(device)
+        return t.to(device=device, dtype=self.torch_dtype(dtype)).contiguous()
+
+    def to_numpy(self, out):
+        import torch
+
+        if not isinstance(out, torch.Tensor):
+            out = torch.as_tensor(out)
+        name = numpy_dtype_name(out.dtype)
+        return out.detach().to("cpu", torch.float64).numpy(), name
+
+    def prepare(self, backend, fn, static_kwargs, device):
+        import torch
+
+        def call(*args):
+            return fn(*args, **static_kwargs)
+
+        if backend == "torch_compile":
+            torch._dynamo.reset()
+            return torch.compile(call, dynamic=False)
+        return call
+
+    def synchronize(self, device):
+        if is_cuda(device):
+            import torch
+
+            torch.cuda.synchronize(device)
+
+    def memory_method(self, device):
+        return "torch.cuda" if is_cuda(device) else "rss"
+
+    def reset_compile_counters(self, backend):
+        if backend == "torch_compile":
+            from torch._dynamo.utils import counters
+
+            counters.clear()
+
+    def compile_info(self, backend):
+        if backend != "torch_compile":
+            return None
+        from torch._dynamo.utils import counters
+
+        return {
+            "graphs": int(counters["stats"].get("unique_graphs", 0)),
+            "graph_breaks": int(sum(counters["graph_break"].values())),
+            "recompiles": int(sum(counters["recompiles"].values())),
+        }

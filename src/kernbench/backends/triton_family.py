@@ -1,0 +1,35 @@
+"""Triton: kernels plus launchers on torch tensors. On a GPU they compile and run for real; on
+the CPU they run only under the interpreter (TRITON_INTERPRET=1, set in the worker's environment
+before triton is imported), which proves correctness but is ~100x slower than NumPy: every record
+is flagged `interpreted` and kept out of speed comparisons."""
+
+from __future__ import annotations
+
+from .torch_family import TorchFamily, is_cuda
+
+
+class TritonFamily(TorchFamily):
+    name = "triton"
+    backends = ("triton",)
+    requires = ("triton", "torch")
+    distributions = ("triton",)
+
+    def worker_env(self, device):
+        return {} if is_cuda(device) else {"TRITON_INTERPRET": "1"}
+
+    def unsupported(self, backend, device, dtype):
+        if device != "cpu" and not is_cuda(device):
+            return f"triton does not know device {device!r}"
+        return super().unsupported(backend, device, dtype)
+
+    def prepare(self, backend, fn, static_kwargs, device):
+        return lambda *args: fn(*args, **static_kwargs)
+
+    def reset_compile_counters(self, backend):
+        pass
+
+    def compile_info(self, backend):
+        return None
+
+    def flags(self, backend, device):
+        return [] if is_cuda(device) else ["interpreted"]

@@ -1,0 +1,101 @@
+"""This machine's limits, measured: copy bandwidth (bytes read + written), reduction bandwidth
+(bytes read) and GEMM rate per dtype, with the run's threads.
+
+Each figure is the best of several libraries and repetitions: a ceiling is what the hardware can
+be made to do, so the best observed run is the estimate (noise only ever slows a run down).
+Measured in a subprocess (`python -m kernbench.ceilings`) because it imports torch, and cached
+per machine fingerprint and thread count under results/ceilings/ so runs do not pay for it
+each time; `kernbench calibrate --force` measures again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CACHE_DIR = Path("results") / "ceilings"
+COPY_BYTES = 256 << 20  # far above any last-level cache
+GEMM_N = 2048
+REPEATS = 7
+
+
+def _best(fn, repeats: int = REPEATS) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def measure_cpu(threads: int) -> dict:
+    import numpy as np
+
+    result: dict = {"threads": threads, "method": {}}
+    n = COPY_BYTES // 4
+    a = np.random.default_rng(0).standard_normal(n, dtype=np.float32)
+    b = np.empty_like(a)
+    copy = {"numpy": 2 * a.nbytes / _best(lambda: np.copyto(b, a)) / 1e9}
+    read = {"numpy": a.nbytes / _best(lambda: a.sum()) / 1e9}
+    gemm: dict[str, dict[str, float]] = {}
+    flops = 2.0 * GEMM_N**3
+    for dtype in ("float64", "float32"):
+        x = np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N)).astype(dtype)
+        gemm.setdefault(dtype, {})["numpy"] = flops / _best(lambda x=x: x @ x, 3) / 1e9
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        copy["torch"] = 2 * a.nbytes / _best(lambda: tb.copy_(ta)) / 1e9
+        read["torch"] = a.nbytes / _best(lambda: ta.sum()) / 1e9
+        for dtype in ("float64", "float32", "bfloat16"):  # CPU float16 GEMM: ~0.4 GFLOP/s, unused
+            x = torch.randn(GEMM_N, GEMM_N, dtype=getattr(torch, dtype))
+            gemm.setdefault(dtype, {})["torch"] = flops / _best(lambda x=x: x @ x, 3) / 1e9
+    except ImportError:
+        pass
+    result["copy_gbps"] = max(copy.values())
+    result["read_gbps"] = max(read.values())
+    result["gemm_gflops"] = {k: max(v.values()) for k, v in gemm.items()}
+    result["method"] = {"copy_gbps": copy, "read_gbps": read, "gemm_gflops": gemm,
+                        "bytes": COPY_BYTES, "gemm_n": GEMM_N,
+                        "estimator": f"best of {REPEATS}"}
+    return result
+
+
+def measure(threads: int) -> dict:
+    return {"cpu": measure_cpu(threads), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def measure_in_subprocess(threads: int, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-m", "kernbench.ceilings", str(threads)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"calibration failed: {out.stderr.strip()[-500:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def load_or_measure(fingerprint: str, threads: int, env: dict[str, str],
+                    force: bool = False, cache_dir: Path = CACHE_DIR) -> dict:
+    path = cache_dir / f"{fingerprint}-t{threads}.json"
+    if path.exists() and not force:
+        try:
+            data = json.loads(path.read_text())
+            data["cached"] = str(path)
+            return data
+        except json.JSONDecodeError:
+            pass
+    data = measure_in_subprocess(threads, env)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1))
+    data["cached"] = None
+    return data
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(int(sys.argv[1]) if len(sys.argv) > 1 else os.cpu_count() or 1)))

@@ -1,0 +1,99 @@
+"""The `kernbench` command. Each subcommand parses its arguments and calls one function, so every
+command is callable from Python and testable without a subprocess. Bad input exits with code 2
+and a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .errors import EXIT_OK, EXIT_USAGE, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: one line, exit 2
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kernbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="kernels and backends found, and whether each can run here")
+    p.add_argument("--kernels", action="append", default=[], metavar="DIR")
+
+    p = sub.add_parser("run", help="run a suite and write a results file")
+    p.add_argument("suite")
+    p.add_argument("-o", "--output", help="results file (default results/<suite>-<time>.jsonl)")
+    p.add_argument("--kernels", action="append", default=[], metavar="DIR",
+                   help="extra folder of kernels (also KERNBENCH_KERNELS)")
+    for name in ("kernel", "backend", "dtype", "device"):
+        p.add_argument(f"--{name}", action="append", default=[],
+                       help=f"only this {name} (repeatable)")
+    p.add_argument("--threads", type=int, help="threads for every pool (default: all cores)")
+    p.add_argument("--isolate", default="group", help="group (default) | case | none")
+    p.add_argument("--calibrate", default="cached", choices=("cached", "force", "skip"),
+                   help="ceilings: reuse this machine's cached figures, measure again, or skip")
+    p.add_argument("--allocator", default=None, metavar="TUNABLES",
+                   help="GLIBC_TUNABLES for the workers ('' for glibc's defaults)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("show", help="print a results file as a table")
+    p.add_argument("results")
+    p.add_argument("--markdown", action="store_true")
+
+    p = sub.add_parser("calibrate", help="measure this machine's ceilings")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--force", action="store_true", help="measure even if cached")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except UsageError as exc:
+        print(f"kernbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "list":
+        from .listing import listing
+
+        print(listing(args.kernels))
+    elif args.command == "run":
+        from .run import RunOptions, execute_run
+
+        execute_run(RunOptions(
+            suite=args.suite, output=args.output, kernels_dirs=tuple(args.kernels),
+            kernel=tuple(args.kernel), backend=tuple(args.backend), dtype=tuple(args.dtype),
+            device=tuple(args.device), threads=args.threads, isolate=args.isolate,
+            calibrate=args.calibrate, progress=not args.no_progress,
+            allocator=args.allocator))
+    elif args.command == "show":
+        from .show import table
+
+        print(table(args.results, markdown=args.markdown))
+    elif args.command == "calibrate":
+        import os
+
+        from . import ceilings, environment
+        from .runner import RunSettings
+
+        threads = args.threads or os.cpu_count() or 1
+        fp = environment.fingerprint(environment.machine(), environment.software())
+        data = ceilings.load_or_measure(fp, threads, RunSettings(threads).worker_env({}),
+                                        force=args.force)
+        print(json.dumps(data, indent=1))
+    else:  # pragma: no cover - argparse rejects unknown commands
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Provenance for the run header: machine, software versions, git state, settings.
+
+Versions come from package metadata, not imports: the parent process never imports a framework.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+DISTRIBUTIONS = ("numpy", "numba", "llvmlite", "torch", "jax", "jaxlib", "triton", "pandas")
+
+#: Environment variables that change what the frameworks do; recorded in every run.
+RELEVANT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
+                "XLA_FLAGS", "GLIBC_TUNABLES", "TRITON_INTERPRET", "CUDA_VISIBLE_DEVICES",
+                "TORCHINDUCTOR_CACHE_DIR", "XLA_PYTHON_CLIENT_PREALLOCATE",
+                "TORCH_COMPILE_DEBUG", "JAX_ENABLE_X64", "NUMBA_DISABLE_JIT", "MALLOC_ARENA_MAX")
+
+
+def software() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in DISTRIBUTIONS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    try:
+        out["kernbench"] = metadata.version("kernbench")
+    except metadata.PackageNotFoundError:
+        out["kernbench"] = None
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_bytes() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def cpu_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split(":", 1)[1].split()
+                return sorted(f for f in flags if f.startswith(("avx", "fma", "amx")))
+    except OSError:
+        pass
+    return []
+
+
+def governor() -> str | None:
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return None
+
+
+def gpus() -> list[dict]:
+    """GPUs as nvidia-smi reports them (no framework import); empty without a driver."""
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
+             "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if out.returncode != 0:
+        return []
+    rows = []
+    for line in out.stdout.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 4:
+            rows.append({"name": parts[0], "memory": parts[1], "driver": parts[2],
+                         "max_sm_clock": parts[3]})
+    return rows
+
+
+def machine() -> dict:
+    return {"hostname": platform.node(), "cpu": cpu_model(), "cores": os.cpu_count(),
+            "memory_bytes": memory_bytes(), "arch": platform.machine(),
+            "cpu_flags": cpu_flags(), "os": platform.platform(), "governor": governor(),
+            "gpus": gpus()}
+
+
+def fingerprint(mach: dict, soft: dict) -> str:
+    """What makes two runs' timings comparable: CPU, cores, GPUs, library versions."""
+    import hashlib
+
+    key = [mach.get("cpu"), mach.get("cores"), [g.get("name") for g in mach.get("gpus", [])],
+           *(f"{k}={soft.get(k)}" for k in sorted(soft))]
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+
+
+def git_info(cwd: str | Path = ".") -> dict:
+    def run(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                                 timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = run("rev-parse", "HEAD")
+    status = run("status", "--porcelain")
+    return {"commit": commit, "branch": run("rev-parse", "--abbrev-ref", "HEAD"),
+            "dirty": bool(status) if status is not None else None}
+
+
+def relevant_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: env[k] for k in RELEVANT_ENV if k in env}

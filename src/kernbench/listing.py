@@ -1,0 +1,29 @@
+"""`kernbench list`: the kernels found, their backends, and whether each can run here."""
+
+from __future__ import annotations
+
+from .backends import FAMILIES
+from .discovery import discover
+
+
+def listing(extra_dirs: list[str] | None = None) -> str:
+    kernels = discover(extra_dirs)
+    lines = ["backends:"]
+    for fam in FAMILIES.values():
+        missing = fam.missing()
+        state = f"unavailable: {missing}" if missing else "available"
+        lines.append(f"  {', '.join(fam.backends):<28} ({fam.name}) {state}; dtypes "
+                     f"{', '.join(fam.dtypes)}")
+    lines.append("")
+    lines.append("kernels:")
+    for name, k in sorted(kernels.items()):
+        labels = []
+        for impl in k.implementations:
+            fam = FAMILIES[impl.family]
+            labels += [impl.label(b) + ("" if not fam.missing() else " (unavailable)")
+                       for b in fam.backends]
+        params = ", ".join(f"{p}={v}" for p, v in k.spec.defaults.items())
+        lines.append(f"  {name:<20} {k.folder}")
+        lines.append(f"  {'':<20} params: {params}")
+        lines.append(f"  {'':<20} backends: {', '.join(labels) or '(none)'}")
+    return "\n".join(lines)

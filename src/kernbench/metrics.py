@@ -1,0 +1,54 @@
+"""Derived figures for a case record: GFLOP/s, GB/s, arithmetic intensity, and the fraction of
+this machine's ceiling (the roofline bound at the case's intensity).
+
+A case above its ceiling by more than its own noise is flagged `suspect`: it almost always means
+the clock was read before the work finished (a missing synchronisation)."""
+
+from __future__ import annotations
+
+from .dtypes import get_format
+from .spec import KernelSpec
+
+#: A case may exceed the ceiling by this much plus its own relative spread before it is suspect:
+#: ceilings are themselves measured, with a few percent of noise.
+CEILING_SLACK = 0.10
+
+
+def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, float | None]:
+    """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings."""
+    dev = (ceilings or {}).get(device) or (ceilings or {}).get(device.split(":")[0]) or {}
+    gemm = dev.get("gemm_gflops", {}).get(dtype)
+    bw = dev.get("copy_gbps")
+    return gemm, bw
+
+
+def derive(record: dict, spec: KernelSpec, ceilings: dict) -> dict:
+    """Add gflops, gbps, intensity and roofline_fraction to an ok record (in place)."""
+    t = record.get("time")
+    if not t or not t.get("median_s"):
+        return record
+    params = record["params"]
+    itemsize = get_format(record["dtype"]).itemsize
+    flops = float(spec.flops(params))
+    nbytes = float(spec.bytes(params, itemsize))
+    median = t["median_s"]
+    record["flop_count"] = flops
+    record["byte_count"] = nbytes
+    record["gflops"] = flops / median / 1e9
+    record["gbps"] = nbytes / median / 1e9
+    record["intensity"] = flops / nbytes if nbytes else None
+    peak_gflops, peak_gbps = ceiling_for(ceilings, record["device"], record["dtype"])
+    if peak_gbps and nbytes:
+        bound = peak_gbps * record["intensity"] if peak_gflops is None else min(
+            peak_gflops, peak_gbps * record["intensity"])
+        record["roofline_gflops"] = bound
+        if flops and bound:
+            record["roofline_fraction"] = record["gflops"] / bound
+        else:  # no flops (a copy-like kernel): compare bandwidth directly
+            record["roofline_fraction"] = record["gbps"] / peak_gbps
+        spread = (t.get("iqr_s") or 0.0) / median
+        if record["roofline_fraction"] > 1.0 + CEILING_SLACK + spread:
+            flags = record.setdefault("flags", [])
+            if "suspect" not in flags:
+                flags.append("suspect")
+    return record

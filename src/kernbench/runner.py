@@ -1,0 +1,203 @@
+"""The sweep: cases -> worker processes -> records appended to the results file.
+
+Cases are grouped by (backend family, device) and each group runs in its own worker process
+(`--isolate group`, the default), so frameworks' thread pools and caches never meet; groups run
+one after another, never concurrently (they would share cores and distort each other's timings).
+`--isolate case` gives every case a fresh process; `--isolate none` runs in-process (debugging).
+
+A worker that dies is replaced and its case recorded `crashed` with the signal and the tail of
+its stderr; one that exceeds the case's timeout is killed and the case recorded `timeout`. Every
+record is written and flushed as soon as it arrives, so nothing measured is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import metrics
+from .backends import family_of
+from .case import Case
+from .suite import PlannedCase
+
+ISOLATION = ("group", "case", "none")
+
+
+@dataclass
+class RunSettings:
+    threads: int
+    isolate: str = "group"
+    allocator: str = "glibc.malloc.hugetlb=1"
+    scratch: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="kernbench-"))
+
+    def worker_env(self, family_env: dict[str, str]) -> dict[str, str]:
+        """The environment a worker starts with: threads fixed in every pool, the allocator
+        setting, and run-private compiler caches (so compile time is measured cold)."""
+        env = dict(os.environ)
+        n = str(self.threads)
+        env.update({
+            "KERNBENCH_THREADS": n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n,
+            "OPENBLAS_NUM_THREADS": n, "NUMBA_NUM_THREADS": n,
+            "TORCHINDUCTOR_CACHE_DIR": os.path.join(self.scratch, "inductor"),
+            "TRITON_CACHE_DIR": os.path.join(self.scratch, "triton"),
+            "TMPDIR": os.path.join(self.scratch, "tmp"),
+            "PYTHONUNBUFFERED": "1",
+        })
+        if self.threads == 1:
+            env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+                                " intra_op_parallelism_threads=1").strip()
+        if self.allocator:
+            env["GLIBC_TUNABLES"] = self.allocator
+        os.makedirs(env["TMPDIR"], exist_ok=True)
+        env.update(family_env)
+        return env
+
+
+class WorkerProcess:
+    """One `python -m kernbench.worker` process speaking JSON lines over pipes."""
+
+    def __init__(self, env: dict[str, str]):
+        self.stderr = tempfile.TemporaryFile(mode="w+b")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kernbench.worker"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.stderr, env=env, start_new_session=True)
+        self._buffer = b""
+
+    def run(self, message: dict, timeout: float) -> tuple[str, dict | str]:
+        """('ok', record) | ('crashed', detail) | ('timeout', detail)."""
+        try:
+            self.proc.stdin.write((json.dumps(message) + "\n").encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return "crashed", self._death()
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while b"\n" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    self.kill()
+                    return "timeout", f"exceeded {timeout:g} s; {self.stderr_tail(5)}".strip()
+                if not sel.select(remaining):
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    self.proc.wait()
+                    return "crashed", self._death()
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return "ok", json.loads(line)
+
+    def _death(self) -> str:
+        code = self.proc.wait()
+        if code < 0:
+            try:
+                cause = f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                cause = f"killed by signal {-code}"
+        else:
+            cause = f"exited with code {code}"
+        return f"worker {cause}; stderr: {self.stderr_tail()}"
+
+    def stderr_tail(self, lines: int = 20) -> str:
+        self.stderr.seek(0)
+        text = self.stderr.read().decode(errors="replace").splitlines()
+        text = [t for t in text if not t.startswith("[kernbench worker]")]
+        return " | ".join(text[-lines:])[-3000:]
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.stderr.close()
+
+
+def group_key(case: Case) -> tuple[str, str]:
+    return family_of(case.backend).name, case.device
+
+
+def order_cases(cases: Iterable[PlannedCase]) -> list[PlannedCase]:
+    """Group by (family, device), keeping the suite's order within and between groups."""
+    first_seen: dict[tuple[str, str], int] = {}
+    cases = list(cases)
+    for p in cases:
+        first_seen.setdefault(group_key(p.case), len(first_seen))
+    return sorted(cases, key=lambda p: first_seen[group_key(p.case)])
+
+
+def message(p: PlannedCase) -> dict:
+    return {"case": p.case.to_dict(), "settings": p.settings.to_dict(),
+            "folder": str(p.kernel.folder), "impl": str(p.impl.path)}
+
+
+def failure_record(p: PlannedCase, status: str, reason: str) -> dict:
+    flags = family_of(p.case.backend).flags(p.case.backend, p.case.device)
+    return {"type": "case", "id": p.case.id, **p.case.to_dict(), "status": status,
+            "reason": reason, "flags": flags}
+
+
+def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
+              emit: Callable[[dict], None], progress: Callable[[PlannedCase], None] = lambda p: None
+              ) -> None:
+    """Run every case, passing each finished record to `emit` as soon as it exists."""
+    if settings.isolate == "none":
+        from .worker import Worker, jsonable
+
+        os.environ.update({k: v for k, v in settings.worker_env({}).items()
+                           if k.startswith(("TORCHINDUCTOR", "TRITON_CACHE"))})
+        worker = Worker(settings.threads)
+    current: WorkerProcess | None = None
+    current_key = None
+    try:
+        for p in order_cases(cases):
+            progress(p)
+            family = family_of(p.case.backend)
+            missing = family.missing()
+            if missing:
+                emit(metrics.derive(failure_record(p, "skipped", missing), p.kernel.spec,
+                                    ceilings))
+                continue
+            if settings.isolate == "none":
+                record = jsonable(worker.execute(p.case, p.settings, str(p.kernel.folder),
+                                                 str(p.impl.path)))
+            else:
+                key = group_key(p.case)
+                if current is not None and (key != current_key or settings.isolate == "case"):
+                    current.close()
+                    current = None
+                if current is None:
+                    current = WorkerProcess(settings.worker_env(family.worker_env(p.case.device)))
+                    current_key = key
+                outcome, result = current.run(message(p), p.settings.timeout_s)
+                if outcome == "ok":
+                    record = result
+                else:
+                    record = failure_record(p, "crashed" if outcome == "crashed" else "timeout",
+                                            str(result))
+                    current.close()
+                    current = None
+            emit(metrics.derive(record, p.kernel.spec, ceilings))
+    finally:
+        if current is not None:
+            current.close()

@@ -1,0 +1,237 @@
+"""Suites: sweep definitions in TOML, checked when loaded, expanded into cases.
+
+    [suite]
+    name = "smoke"
+    backends = ["numpy", "torch_compile"]   # a backend selects all its variants;
+    dtypes = ["float32", "bfloat16"]         # "torch_eager:sdpa" selects one
+    devices = ["cpu"]
+    modes = ["forward"]
+    budget_s = 0.05          # CaseSettings fields: defaults for every kernel
+    timeout_s = 300
+
+    [kernels.softmax]        # only the kernels listed here run
+    params = { rows = [64, 256], cols = [128] }      # cartesian product, or
+    cases = [ { rows = 4096, cols = 4096 } ]         # an explicit list (both may be given)
+    dtypes = ["float32"]     # any [suite] key may be overridden per kernel
+
+A sweep is the product params x dtypes x devices x backends x modes. Every error names the file
+and the key, with the allowed values, and is a UsageError (exit code 2).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .backends import BACKENDS, family_of
+from .case import MODES, Case, CaseSettings
+from .discovery import Implementation, Kernel
+from .dtypes import FLOAT_DTYPES
+from .errors import UsageError, unknown
+
+SETTING_FIELDS = {f.name: f.type for f in fields(CaseSettings)}
+SWEEP_KEYS = {"backends", "dtypes", "devices", "modes"}
+SUITE_KEYS = {"name", "description", "threads", *SWEEP_KEYS, *SETTING_FIELDS}
+KERNEL_KEYS = {"params", "cases", *SWEEP_KEYS, *SETTING_FIELDS}
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    case: Case
+    settings: CaseSettings
+    kernel: Kernel
+    impl: Implementation
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    path: str
+    description: str
+    threads: int
+    cases: tuple[PlannedCase, ...]
+
+
+def load_suite(path: str | Path, kernels: dict[str, Kernel]) -> Suite:
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise UsageError(f"{where}: no such suite file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{where}: not a text file") from None
+    return build_suite(data, kernels, where)
+
+
+def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
+    _check_keys(data, {"suite", "kernels"}, where)
+    head = data.get("suite", {})
+    _expect(head, dict, f"{where}: [suite]")
+    _check_keys(head, SUITE_KEYS, f"{where}: [suite]")
+    table = data.get("kernels")
+    if not table:
+        raise UsageError(f"{where}: [kernels]: no kernels listed; available: "
+                         f"{', '.join(sorted(kernels))}")
+    _expect(table, dict, f"{where}: [kernels]")
+    planned: list[PlannedCase] = []
+    for kname, kconf in table.items():
+        kwhere = f"{where}: [kernels.{kname}]"
+        if kname not in kernels:
+            raise unknown("kernel", kname, kernels, f"{where}: [kernels]")
+        _expect(kconf, dict, kwhere)
+        _check_keys(kconf, KERNEL_KEYS, kwhere)
+        merged = {**head, **kconf}
+        planned.extend(_expand(kernels[kname], merged, kwhere))
+    if not planned:
+        raise UsageError(f"{where}: the sweep is empty")
+    threads = head.get("threads", 0)
+    _expect(threads, int, f"{where}: [suite] threads")
+    return Suite(str(head.get("name", Path(where).stem)), where, str(head.get("description", "")),
+                 threads, tuple(planned))
+
+
+def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
+    spec = kernel.spec
+    settings = _settings(conf, where)
+    dtypes = _names(conf, "dtypes", ["float32"], FLOAT_DTYPES, where)
+    devices = _str_list(conf, "devices", ["cpu"], where)
+    for d in devices:
+        if not (d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())):
+            raise unknown("device", d, ["cpu", "cuda", "cuda:N"], f"{where} devices")
+    modes = _names(conf, "modes", ["forward"], MODES, where)
+    backends = _str_list(conf, "backends", list(BACKENDS), where)
+    labels = {impl.label(b): (b, impl) for impl in kernel.implementations
+              for b in family_backends(impl.family)}
+    selected: dict[str, tuple[str, Implementation]] = {}
+    for b in backends:
+        if ":" in b:  # one labelled variant
+            if b not in labels:
+                raise unknown("backend", b, [*BACKENDS, *labels], f"{where} backends")
+            selected[b] = labels[b]
+            continue
+        if b not in BACKENDS:
+            raise unknown("backend", b, [*BACKENDS, *labels], f"{where} backends")
+        for label, (base, impl) in labels.items():
+            if base == b:
+                selected[label] = (base, impl)
+    for params in _param_sets(spec, conf, where):
+        for label, (backend, impl) in selected.items():
+            for device, dtype, mode in itertools.product(devices, dtypes, modes):
+                case = Case(kernel.name, backend, impl.variant, device, dtype, mode,
+                            tuple(params.items()))
+                yield PlannedCase(case, settings, kernel, impl)
+
+
+def family_backends(family: str) -> tuple[str, ...]:
+    return tuple(b for b, f in BACKENDS.items() if f.name == family)
+
+
+def _param_sets(spec, conf: dict, where: str) -> list[dict[str, Any]]:
+    sets: list[dict[str, Any]] = []
+    if "params" in conf:
+        grid = conf["params"]
+        _expect(grid, dict, f"{where} params")
+        axes = []
+        for key, values in grid.items():
+            values = values if isinstance(values, list) else [values]
+            if not values:
+                raise UsageError(f"{where} params.{key}: empty list")
+            axes.append([(key, v) for v in values])
+        sets.extend(dict(combo) for combo in itertools.product(*axes))
+    if "cases" in conf:
+        _expect(conf["cases"], list, f"{where} cases")
+        for i, entry in enumerate(conf["cases"]):
+            _expect(entry, dict, f"{where} cases[{i}]")
+            sets.append(dict(entry))
+    if not sets:
+        sets.append({})
+    return [spec.resolve(s, f"{where} params") for s in sets]
+
+
+def _settings(conf: dict, where: str) -> CaseSettings:
+    values = {}
+    for key in SETTING_FIELDS:
+        if key not in conf:
+            continue
+        default = getattr(CaseSettings, key)
+        value = conf[key]
+        if isinstance(default, bool):
+            _expect(value, bool, f"{where} {key}")
+        elif isinstance(default, int):
+            _expect(value, int, f"{where} {key}")
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UsageError(f"{where} {key}: expected a number, got {value!r}")
+            value = float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise UsageError(f"{where} {key}: must not be negative, got {value!r}")
+        values[key] = value
+    return CaseSettings(**values)
+
+
+def _str_list(conf: dict, key: str, default: list[str], where: str) -> list[str]:
+    value = conf.get(key, default)
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"{where} {key}: expected a list of strings, got {value!r}")
+    if not value:
+        raise UsageError(f"{where} {key}: empty list")
+    return value
+
+
+def _names(conf, key, default, allowed, where) -> list[str]:
+    values = _str_list(conf, key, default, where)
+    for v in values:
+        if v not in allowed:
+            raise unknown(key.rstrip("s"), v, allowed, f"{where} {key}")
+    return values
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise unknown("key", key, allowed, where)
+
+
+def _expect(value: Any, kind: type, where: str) -> None:
+    if isinstance(value, bool) and kind is not bool:
+        raise UsageError(f"{where}: expected {kind.__name__}, got {value!r}")
+    if not isinstance(value, kind):
+        raise UsageError(f"{where}: expected {kind.__name__}, got {type(value).__name__}")
+
+
+def filter_cases(cases: Iterable[PlannedCase], *, kernels=None, backends=None, dtypes=None,
+                 devices=None, modes=None, known_kernels=()) -> list[PlannedCase]:
+    """Apply `--kernel/--backend/--dtype/--device` filters; unknown names are UsageErrors."""
+    cases = list(cases)
+    checks = [("kernel", kernels, lambda p: p.case.kernel, set(known_kernels)),
+              ("backend", backends, None, set(BACKENDS)),
+              ("dtype", dtypes, lambda p: p.case.dtype, set(FLOAT_DTYPES)),
+              ("device", devices, lambda p: p.case.device, None),
+              ("mode", modes, lambda p: p.case.mode, set(MODES))]
+    for what, wanted, key, allowed in checks:
+        if not wanted:
+            continue
+        for w in wanted:
+            if what == "backend":
+                family_of(w)  # raises for an unknown backend
+            elif allowed is not None and w not in allowed:
+                raise unknown(what, w, allowed, f"--{what}")
+        if what == "backend":
+            cases = [p for p in cases if p.case.backend in wanted or p.case.label in wanted]
+        else:
+            cases = [p for p in cases if key(p) in wanted]
+    return cases

@@ -1,0 +1,253 @@
+"""Run one case and return its record. Runs inside a worker process (`python -m kernbench.worker`)
+or, with `--isolate none`, in the caller's process.
+
+The order of work for a case, and why:
+1. draw input set A (float64, seeded by the case id), cast/move it to the backend;
+2. the first call on A is timed alone as `compile_s` (jit, torch.compile, numba compile happen
+   here) and its output is checked: a kernel must be right on its first call;
+3. for torch.compile, compile again after a reset: the warm-cache compile time;
+4. timed samples on rotating copies of A (see kernbench.timing);
+5. a fresh input set B, never timed, checked again: a kernel must be right on any valid input,
+   and a kernel whose later calls differ from its first is caught;
+6. one more call on fresh copies for peak memory (a separate run: tracing would distort time).
+Reference outputs are computed from the inputs as the backend received them (after rounding to
+the case's dtype), so the error figures measure the kernel's arithmetic, not input rounding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import accuracy, memory, timing
+from .backends import family_of
+from .case import Case, CaseSettings
+from .discovery import import_backend, load_kernel
+from .dtypes import get_format
+
+#: Rotate input copies until the cycle exceeds this many bytes (a multiple of the LLC), so a
+#: small problem is not timed from a cache that its previous call warmed.
+ROTATE_CACHE_MULTIPLE = 2
+MAX_COPIES = 64
+
+
+def last_level_cache_bytes() -> int:
+    best = 0
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in base.glob("index*"):
+        try:
+            text = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        best = max(best, int(text.rstrip("KMG")) * mult)
+    return best or 32 << 20
+
+
+def n_copies(input_bytes: int, settings: CaseSettings) -> int:
+    if settings.warm_cache or input_bytes <= 0:
+        return 1
+    want = ROTATE_CACHE_MULTIPLE * last_level_cache_bytes()
+    return int(min(MAX_COPIES, max(1, math.ceil(want / input_bytes))))
+
+
+def case_seed(case: Case, seed: int, draw: int) -> np.random.Generator:
+    digest = hashlib.sha256(case.id.encode()).digest()
+    return np.random.default_rng([seed, draw, int.from_bytes(digest[:8], "little")])
+
+
+class Worker:
+    """Caches what is costly to load (kernel specs, backend modules, family setup)."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._kernels: dict[str, Any] = {}
+        self._modules: dict[str, Any] = {}
+        self._ready: set[str] = set()
+
+    def kernel(self, folder: str):
+        if folder not in self._kernels:
+            self._kernels[folder] = load_kernel(Path(folder))
+        return self._kernels[folder]
+
+    def module(self, path: str):
+        if path not in self._modules:
+            self._modules[path] = import_backend(Path(path))
+        return self._modules[path]
+
+    def execute(self, case: Case, settings: CaseSettings, folder: str, impl: str) -> dict:
+        record: dict[str, Any] = {"type": "case", "id": case.id, **case.to_dict(),
+                                  "status": None, "reason": None}
+        family = family_of(case.backend)
+        record["flags"] = family.flags(case.backend, case.device)
+        started = time.perf_counter()
+        try:
+            reason = family.missing()
+            if reason:
+                return {**record, "status": "skipped", "reason": reason}
+            reason = family.unsupported(case.backend, case.device, case.dtype)
+            if reason:
+                return {**record, "status": "unsupported", "reason": reason}
+            if family.name not in self._ready:
+                family.setup(self.threads)
+                self._ready.add(family.name)
+            self._run(case, settings, family, self.kernel(folder).spec, self.module(impl), record)
+        except Exception as exc:  # a backend that raises is recorded; the sweep goes on
+            record["status"] = "failed"
+            record["reason"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            record["traceback"] = traceback.format_exc()[-4000:]
+        record["wall_s"] = time.perf_counter() - started
+        return record
+
+    def _run(self, case, settings, family, spec, module, record) -> None:
+        params = case.param_dict
+        forward = getattr(module, "forward", None)
+        if not callable(forward):
+            raise TypeError(f"{module.__file__}: forward is not callable")
+        dev, dtype = case.device, case.dtype
+        statics = spec.static_kwargs(params)
+
+        def convert(inputs: dict) -> tuple:
+            return tuple(family.to_backend(inputs[k], dtype, dev) for k in spec.inputs)
+
+        def as_seen(inputs: dict, args: tuple) -> dict:
+            """The inputs as the backend holds them (rounded to dtype), back in float64."""
+            return {k: (inputs[k] if k in spec.integer_inputs else family.to_numpy(a)[0])
+                    for k, a in zip(spec.inputs, args)}
+
+        inputs_a = spec.make_inputs(params, case_seed(case, settings.seed, 0))
+        args_a = convert(inputs_a)
+        seen_a = as_seen(inputs_a, args_a)  # before the call: it may update inputs in place
+        family.reset_compile_counters(case.backend)
+        prepared = family.prepare(case.backend, forward, statics, dev)
+        family.synchronize(dev)
+        t0 = time.perf_counter()
+        out = prepared(*args_a)
+        family.synchronize(dev)
+        record["compile_s"] = time.perf_counter() - t0
+        errors, out_elems = self._errors(spec, params, seen_a, out, family, dtype)
+        del out
+        if case.backend == "torch_compile":
+            counters_cold = family.compile_info(case.backend)
+            prepared = family.prepare(case.backend, forward, statics, dev)
+            t0 = time.perf_counter()
+            prepared(*convert(inputs_a))
+            family.synchronize(dev)
+            record["compile"] = {"cold_s": record["compile_s"],
+                                 "warm_s": time.perf_counter() - t0, **counters_cold}
+            family.reset_compile_counters(case.backend)
+
+        itemsize = get_format(dtype).itemsize
+        copies = n_copies(spec.input_bytes(inputs_a, itemsize), settings)
+        argsets = [convert(inputs_a) for _ in range(copies)]
+        block = timing.make_block(prepared, argsets, lambda: family.synchronize(dev))
+        measurement = timing.measure(
+            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
+            min_samples=settings.min_samples, max_samples=settings.max_samples,
+            warmup_s=settings.warmup_s)
+        del argsets, block
+        record["time"] = measurement.to_dict()
+        record["input_copies"] = copies
+        if case.backend == "torch_compile":
+            info = family.compile_info(case.backend) or {}
+            record["compile"]["recompiles"] += info.get("graphs", 0) + info.get("recompiles", 0)
+
+        inputs_b = spec.make_inputs(params, case_seed(case, settings.seed, 1))
+        args_b = convert(inputs_b)
+        seen_b = as_seen(inputs_b, args_b)
+        errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype)
+        errors = [max(pair, key=lambda e: (not e.passed, _finite(e.rel_l2)))
+                  for pair in zip(errors, errors_b)]
+        record["accuracy"] = accuracy.summarize(errors)
+
+        if settings.memory:
+            method = family.memory_method(dev)
+            args_m = convert(inputs_b)
+            peak = memory.measure_peak(method, lambda: prepared(*args_m), device=dev,
+                                       prepared=prepared, args=args_m)
+            out_bytes = out_elems * itemsize
+            record["memory"] = {"peak_bytes": peak, "method": method,
+                                "output_bytes": out_bytes,
+                                "io_bytes": spec.input_bytes(inputs_b, itemsize) + out_bytes}
+        if record["accuracy"]["passed"]:
+            record["status"] = "ok"
+        else:
+            worst = next(e for e in errors if not e.passed)
+            record["status"] = "failed"
+            record["reason"] = f"inaccurate: output {worst.name}: {worst.reason}"
+            record["flags"].append("inaccurate")
+
+    @staticmethod
+    def _errors(spec, params, seen, out, family, dtype) -> tuple[list[accuracy.OutputError], int]:
+        """Each output against its reference; also the number of output elements."""
+        refs = spec.reference(seen, params)
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        if len(outs) != len(spec.outputs):
+            raise ValueError(f"forward returned {len(outs)} outputs, the spec names "
+                             f"{len(spec.outputs)}: {', '.join(spec.outputs)}")
+        result = []
+        for name, o, r in zip(spec.outputs, outs, refs):
+            got, stored = family.to_numpy(o)
+            stored = stored if stored in ("float64", "float32", "float16", "bfloat16") else dtype
+            bound = spec.tolerance(params, stored).bound(stored)
+            result.append(accuracy.compare(name, got, r, stored, bound))
+        return result, sum(int(np.asarray(r).size) for r in refs)
+
+
+def _finite(x: float) -> float:
+    return math.inf if (x is None or math.isnan(x)) else x
+
+
+# -- the worker process ------------------------------------------------------------------------
+def main() -> None:
+    """Read one JSON message per line on stdin, answer one JSON record per line.
+
+    The protocol uses a duplicate of the original stdout; fd 1 itself is pointed at stderr, so a
+    kernel (or a C library) printing cannot corrupt the protocol."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    worker = Worker(int(os.environ.get("KERNBENCH_THREADS", os.cpu_count() or 1)))
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        msg = json.loads(line)
+        case = Case.from_dict(msg["case"])
+        settings = CaseSettings(**msg["settings"])
+        print(f"[kernbench worker] {case.id}", file=sys.stderr, flush=True)
+        record = worker.execute(case, settings, msg["folder"], msg["impl"])
+        proto.write(json.dumps(jsonable(record), allow_nan=False) + "\n")
+        proto.flush()
+
+
+def jsonable(value: Any) -> Any:
+    """Make a record strict JSON: NaN -> null, inf -> "inf", NumPy scalars -> Python."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        if math.isnan(v):
+            return None
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Shared fixtures. Triton must see TRITON_INTERPRET=1 before it is first imported, so it is
+set here, before any test module imports anything."""
+
+import os
+
+os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("KERNBENCH_THREADS", "2")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from kernbench.case import CaseSettings  # noqa: E402
+from kernbench.discovery import discover  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Enough to exercise every step of a case (compile, timing, accuracy, memory) quickly.
+FAST = CaseSettings(budget_s=0.0, min_samples=2, max_samples=3, min_block_s=1e-4,
+                    warmup_s=0.0, timeout_s=120)
+
+
+@pytest.fixture(scope="session")
+def kernels():
+    return discover([])
+
+
+@pytest.fixture(scope="session")
+def worker():
+    from kernbench.worker import Worker
+
+    return Worker(threads=2)
+
+
+def write_kernel(root: Path, name: str, spec_src: str, backends: dict[str, str]) -> Path:
+    """Make a kernel folder under `root` (for --kernels tests)."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "spec.py").write_text(spec_src)
+    for family, src in backends.items():
+        (folder / f"{name}_{family}.py").write_text(src)
+    return folder

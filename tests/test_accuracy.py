@@ -1,0 +1,72 @@
+"""The accuracy check cannot be passed by a kernel that does nothing useful."""
+
+import math
+
+import numpy as np
+import pytest
+
+from kernbench.accuracy import Tolerance, compare, summarize
+from kernbench.dtypes import FORMATS, round_to
+
+RNG = np.random.default_rng(7)
+REF = np.exp(RNG.standard_normal((32, 50)))
+BOUND = Tolerance(16).bound("float32")
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros_like(REF),
+    np.full_like(REF, REF.mean()),
+    np.full_like(REF, np.nan),
+    np.where(RNG.random(REF.shape) < 0.01, np.nan, REF),
+    np.where(RNG.random(REF.shape) < 0.01, np.inf, REF),
+    REF * (1 + 1e-3),
+    np.log(REF),  # "the input itself" for an exp-like kernel
+])
+def test_wrong_outputs_fail(bad):
+    err = compare("out", bad, REF, "float32", BOUND)
+    assert not err.passed
+    assert err.reason
+
+
+def test_shape_mismatch_fails():
+    assert not compare("out", REF[:, :-1], REF, "float32", BOUND).passed
+
+
+def test_float32_rounding_passes_and_is_measured_in_ulps():
+    out = REF.astype(np.float32).astype(np.float64)
+    err = compare("out", out, REF, "float32", BOUND)
+    assert err.passed
+    assert 0 < err.max_ulp <= 0.5 + 1e-9  # round-to-nearest is within half an ULP
+    assert err.rel_l2 < 2 ** -24
+
+
+def test_matching_infinities_are_exact():
+    ref = np.array([1.0, np.inf, -np.inf])
+    assert compare("out", ref.copy(), ref, "float32", BOUND).passed
+
+
+def test_ulp_matches_numpy_spacing():
+    x = np.abs(RNG.standard_normal(1000)) * 10.0 ** RNG.integers(-30, 30, 1000)
+    for name in ("float32", "float64", "float16"):
+        with np.errstate(over="ignore"):
+            xs = x.astype(name)
+        finite = np.isfinite(xs) & (xs > 0)
+        expected = np.spacing(xs[finite]).astype(np.float64)
+        got = FORMATS[name].ulp(xs[finite].astype(np.float64))
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_bfloat16_rounding_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = RNG.standard_normal(10000) * 10.0 ** RNG.integers(-5, 5, 10000)
+    expected = torch.from_numpy(x.astype(np.float32)).to(torch.bfloat16).double().numpy()
+    np.testing.assert_array_equal(round_to(x, "bfloat16"), expected)
+
+
+def test_summary_reports_worst_output():
+    good = compare("a", REF, REF, "float32", BOUND)
+    bad = compare("b", REF * 2, REF, "float32", BOUND)
+    s = summarize([good, bad])
+    assert not s["passed"] and s["worst_output"] == "b"
+    assert [o["name"] for o in s["outputs"]] == ["a", "b"]
+    assert math.isclose(s["rel_l2"], 1.0)

@@ -1,0 +1,45 @@
+"""Every kernel x backend (variants included) x dtype of the smoke suite, on its small shapes,
+in-process: each runnable case must be ok and within tolerance; each one that cannot run must
+say why. Triton runs under its interpreter. A missing backend fails test_every_family_available
+rather than silently shrinking this sweep."""
+
+import pytest
+
+from kernbench.backends import FAMILIES
+from kernbench.discovery import discover
+from kernbench.suite import load_suite
+
+from .conftest import FAST, ROOT
+
+SUITE = load_suite(ROOT / "suites" / "smoke.toml", discover([]))
+CASES = {p.case.id: p for p in SUITE.cases}
+
+
+def test_every_family_available():
+    missing = {name: fam.missing() for name, fam in FAMILIES.items() if fam.missing()}
+    assert not missing, f"backends missing from the test environment: {missing}"
+
+
+def test_smoke_covers_every_kernel_and_implementation(kernels):
+    for name, kernel in kernels.items():
+        planned = {(p.case.backend, p.impl.path) for p in SUITE.cases if p.case.kernel == name}
+        assert planned, f"{name} is not in smoke.toml"
+        for impl in kernel.implementations:
+            for backend in FAMILIES[impl.family].backends:
+                assert (backend, impl.path) in planned, f"{impl.path} ({backend}) not in smoke"
+
+
+@pytest.mark.parametrize("case_id", sorted(CASES))
+def test_case_is_ok_and_accurate(case_id, worker):
+    p = CASES[case_id]
+    record = worker.execute(p.case, FAST, str(p.kernel.folder), str(p.impl.path))
+    if record["status"] == "unsupported":
+        assert record["reason"], "unsupported without a reason"
+        assert p.case.dtype in ("bfloat16", "float16") and p.case.backend in ("numpy", "numba")
+        return
+    assert record["status"] == "ok", record.get("reason") or record
+    acc = record["accuracy"]
+    assert acc["passed"] and acc["nonfinite"] == 0
+    assert acc["rel_l2"] <= acc["tolerance"]
+    assert record["time"]["n_samples"] >= 2 and record["time"]["median_s"] > 0
+    assert record["memory"]["method"]

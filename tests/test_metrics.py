@@ -1,0 +1,35 @@
+"""Derived throughput and the `suspect` flag for results faster than the machine can go."""
+
+from kernbench.metrics import derive
+
+CEILINGS = {"cpu": {"copy_gbps": 40.0, "gemm_gflops": {"float32": 200.0}}}
+
+
+def record(median, params):
+    return {"device": "cpu", "dtype": "float32", "params": params,
+            "time": {"median_s": median, "iqr_s": 0.01 * median}, "flags": []}
+
+
+def test_softmax_throughput(kernels):
+    spec = kernels["softmax"].spec
+    r = derive(record(1e-3, {"rows": 1000, "cols": 1000}), spec, CEILINGS)
+    assert abs(r["gbps"] - 8.0) < 1e-9  # 2 * 4 MB in 1 ms
+    assert abs(r["gflops"] - 5.0) < 1e-9
+    assert abs(r["roofline_fraction"] - 0.2) < 1e-9
+    assert "suspect" not in r["flags"]
+
+
+def test_faster_than_memory_is_suspect(kernels):
+    spec = kernels["softmax"].spec
+    r = derive(record(1e-4, {"rows": 1000, "cols": 1000}), spec, CEILINGS)  # 80 GB/s > 40
+    assert "suspect" in r["flags"]
+
+
+def test_matmul_bound_by_compute(kernels):
+    spec = kernels["matmul"].spec
+    r = derive(record(0.1, {"m": 2048, "n": 2048, "k": 2048}), spec, CEILINGS)
+    assert abs(r["gflops"] - 2 * 2048**3 / 0.1 / 1e9) < 1e-6
+    assert r["roofline_gflops"] == 200.0
+    assert "suspect" not in r["flags"]
+    fast = derive(record(0.01, {"m": 2048, "n": 2048, "k": 2048}), spec, CEILINGS)
+    assert "suspect" in fast["flags"]

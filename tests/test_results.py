@@ -1,0 +1,65 @@
+"""The results file: written line by line, read back strictly, loaded into pandas."""
+
+import json
+
+import pytest
+
+from kernbench.errors import UsageError
+from kernbench.results import SCHEMA, RunWriter, load, read_run
+
+HEADER = {"type": "run", "schema": SCHEMA, "run_id": "r1", "suite": "t"}
+
+
+def case(i, status="ok"):
+    return {"type": "case", "id": f"k/numpy/cpu/float32/forward/n={i}", "kernel": "k",
+            "backend": "numpy", "variant": "", "device": "cpu", "dtype": "float32",
+            "mode": "forward", "params": {"n": i}, "status": status, "reason": None,
+            "time": {"samples_s": [1.0, 2.0, 3.0], "per_sample_calls": 1, "median_s": 2.0,
+                     "min_s": 1.0, "iqr_s": 1.0, "n_samples": 3},
+            "accuracy": {"rel_l2": 1e-7, "passed": True}, "memory": {"peak_bytes": 10,
+                                                                     "method": "tracemalloc"}}
+
+
+def test_round_trip_and_dataframe(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with RunWriter(path, HEADER) as w:
+        w.write(case(1))
+        w.write(case(2, "failed"))
+    run = read_run(path)
+    assert run.header["run_id"] == "r1" and len(run.cases) == 2
+    df = load(path)
+    assert list(df["status"]) == ["ok", "failed"]
+    assert list(df["median_s"]) == [2.0, 2.0]
+    assert df.attrs["run"]["suite"] == "t"
+
+
+def test_partial_last_line_is_dropped_with_warning(tmp_path):
+    path = tmp_path / "r.jsonl"
+    with RunWriter(path, HEADER) as w:
+        w.write(case(1))
+    with open(path, "a") as f:
+        f.write(json.dumps(case(2))[:40])
+    with pytest.warns(UserWarning, match="partial last line"):
+        run = read_run(path, repair=True)
+    assert len(run.cases) == 1
+    assert path.read_text().endswith("\n")
+    assert len(read_run(path).cases) == 1  # repaired: no warning now
+
+
+@pytest.mark.parametrize("content, message", [
+    ("hello\n", "not a kernbench results file"),
+    ('{"type": "case", "id": "x", "status": "ok"}\n', "no run header"),
+    ('{"a": 1}\n', "not a kernbench results file"),
+    (json.dumps({**HEADER, "schema": SCHEMA + 1}) + "\n", "newer"),
+    ("", "empty results file"),
+])
+def test_foreign_files_are_rejected(tmp_path, content, message):
+    path = tmp_path / "r.jsonl"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=message):
+        read_run(path)
+
+
+def test_missing_file():
+    with pytest.raises(UsageError, match="no such results file"):
+        read_run("/nonexistent.jsonl")
