@@ -1,5 +1,5 @@
 """This machine's limits, measured: copy bandwidth (bytes read + written), reduction bandwidth
-(bytes read) and GEMM rate per dtype, with the run's threads.
+(bytes read) and GEMM rate per dtype, with the run's threads, each through NumPy, torch and JAX.
 
 Each figure is the best of several libraries and repetitions: a ceiling is what the hardware can
 be made to do, so the best observed run is the estimate (noise only ever slows a run down).
@@ -57,6 +57,24 @@ def measure_cpu(threads: int) -> dict:
         for dtype in ("float64", "float32", "bfloat16"):  # CPU float16 GEMM: ~0.4 GFLOP/s, unused
             x = torch.randn(GEMM_N, GEMM_N, dtype=getattr(torch, dtype))
             gemm.setdefault(dtype, {})["torch"] = flops / _best(lambda x=x: x @ x, 3) / 1e9
+    except ImportError:
+        pass
+    try:  # XLA's CPU GEMM (YNNPACK) outruns OpenBLAS and oneDNN on some CPUs: a ceiling must
+        # be the best any library reaches, or a faster library would look "above the ceiling".
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)
+        for dtype in ("float64", "float32", "bfloat16"):
+            x = jnp.asarray(np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N)),
+                            dtype=dtype)
+            mm = jax.jit(lambda x: jnp.matmul(x, x, precision="highest",
+                                              preferred_element_type=x.dtype))
+            gemm.setdefault(dtype, {})["jax"] = flops / _best(
+                lambda x=x, mm=mm: mm(x).block_until_ready(), 3) / 1e9
+        xc = jnp.asarray(a)
+        copy_fn = jax.jit(lambda v: v + 0)  # a copy XLA cannot elide: a new output buffer
+        copy["jax"] = 2 * a.nbytes / _best(lambda: copy_fn(xc).block_until_ready()) / 1e9
     except ImportError:
         pass
     result["copy_gbps"] = max(copy.values())

@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--isolate", default="group", help="group (default) | case | none")
     p.add_argument("--calibrate", default="cached", choices=("cached", "force", "skip"),
                    help="ceilings: reuse this machine's cached figures, measure again, or skip")
+    p.add_argument("--resume", metavar="RESULTS",
+                   help="complete an interrupted run: skip the cases it holds, append the rest")
+    p.add_argument("--shard", metavar="K/N", help="run only the K-th of N stable slices")
+    p.add_argument("--dry-run", action="store_true", help="print the planned case ids and stop")
+    p.add_argument("--memory-limit", type=float, metavar="GIB",
+                   help="address-space limit per worker process, in GiB")
     p.add_argument("--allocator", default=None, metavar="TUNABLES",
                    help="GLIBC_TUNABLES for the workers ('' for glibc's defaults)")
     p.add_argument("--no-progress", action="store_true")
@@ -43,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="print a results file as a table")
     p.add_argument("results")
     p.add_argument("--markdown", action="store_true")
+
+    p = sub.add_parser("merge", help="join shard results files of one sweep")
+    p.add_argument("results", nargs="+")
+    p.add_argument("-o", "--output", required=True)
 
     p = sub.add_parser("calibrate", help="measure this machine's ceilings")
     p.add_argument("--threads", type=int)
@@ -74,11 +84,17 @@ def dispatch(args: argparse.Namespace) -> int:
             kernel=tuple(args.kernel), backend=tuple(args.backend), dtype=tuple(args.dtype),
             device=tuple(args.device), threads=args.threads, isolate=args.isolate,
             calibrate=args.calibrate, progress=not args.no_progress,
-            allocator=args.allocator))
+            allocator=args.allocator, resume=args.resume, shard=args.shard,
+            dry_run=args.dry_run,
+            memory_limit=int(args.memory_limit * 2**30) if args.memory_limit else None))
     elif args.command == "show":
         from .show import table
 
         print(table(args.results, markdown=args.markdown))
+    elif args.command == "merge":
+        from .merge import merge
+
+        print(merge(args.results, args.output))
     elif args.command == "calibrate":
         import os
 

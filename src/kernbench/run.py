@@ -13,8 +13,8 @@ from . import ceilings as ceilings_mod
 from . import environment
 from .discovery import discover
 from .errors import UsageError
-from .results import SCHEMA, RunWriter
-from .runner import ISOLATION, RunSettings, run_cases
+from .results import SCHEMA, RunWriter, read_run
+from .runner import ISOLATION, RunSettings, run_cases, shard_of
 from .suite import filter_cases, load_suite
 
 
@@ -32,6 +32,10 @@ class RunOptions:
     calibrate: str = "cached"  # cached | force | skip
     progress: bool = True
     allocator: str | None = None  # None: RunSettings' default
+    resume: str | None = None  # an interrupted results file to complete
+    shard: str | None = None  # "K/N": run the K-th of N stable slices of the cases
+    dry_run: bool = False  # print the planned case ids and stop
+    memory_limit: int | None = None  # bytes of address space per worker
 
 
 def default_output(suite_name: str) -> Path:
@@ -49,12 +53,23 @@ def execute_run(opts: RunOptions) -> Path:
                          dtypes=opts.dtype, devices=opts.device, known_kernels=kernels)
     if not cases:
         raise UsageError(f"{opts.suite}: no case matches the filters")
+    if opts.shard:
+        k, n = parse_shard(opts.shard)
+        cases = [p for p in cases if shard_of(p.case.id, n) == k - 1]
+    if opts.dry_run:
+        for p in cases:
+            print(p.case.id)
+        print(f"kernbench: {len(cases)} cases planned", file=sys.stderr)
+        return Path(opts.output or "-")
     threads = opts.threads or suite.threads or os.cpu_count() or 1
     if threads < 1:
         raise UsageError(f"--threads: must be at least 1, got {threads}")
-    settings = RunSettings(threads=threads, isolate=opts.isolate)
+    settings = RunSettings(threads=threads, isolate=opts.isolate,
+                           memory_limit=opts.memory_limit)
     if opts.allocator is not None:
         settings.allocator = opts.allocator
+    if opts.resume:
+        return resume_run(opts, suite, cases, settings)
     mach, soft = environment.machine(), environment.software()
     fingerprint = environment.fingerprint(mach, soft)
     ceilings: dict = {}
@@ -64,8 +79,41 @@ def execute_run(opts: RunOptions) -> Path:
         ceilings = ceilings_mod.load_or_measure(fingerprint, threads, settings.worker_env({}),
                                                 force=opts.calibrate == "force")
     out = Path(opts.output) if opts.output else default_output(suite.name)
-    if out.exists():
-        out.unlink()  # a fresh run; resuming is `--resume`
+    if out.exists():  # a fresh run; never lose the old one (resuming it is `--resume`)
+        kept = out.with_name(f"{out.stem}-replaced-{int(out.stat().st_mtime)}{out.suffix}")
+        out.rename(kept)
+        print(f"kernbench: {out} existed; moved it to {kept}", file=sys.stderr)
+    header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
+    return stream(out, header, cases, settings, ceilings, opts.progress)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard: expected K/N such as 2/4, got {text!r}") from None
+    if not (n >= 1 and 1 <= k <= n):
+        raise UsageError(f"--shard: K must be in 1..N, got {text!r}")
+    return k, n
+
+
+def resume_run(opts: RunOptions, suite, cases, settings: RunSettings) -> Path:
+    """Complete an interrupted run: repair a cut-off last line, skip every case already
+    recorded, append the rest with the original header's ceilings."""
+    path = Path(opts.resume)
+    run = read_run(path, repair=True)
+    if run.header.get("suite") != suite.name:
+        raise UsageError(f"--resume {path}: it is a run of suite {run.header.get('suite')!r}, "
+                         f"not {suite.name!r}")
+    done = {c["id"] for c in run.cases}
+    todo = [p for p in cases if p.case.id not in done]
+    print(f"kernbench: resuming {path}: {len(done)} cases done, {len(todo)} to run",
+          file=sys.stderr)
+    return stream(path, None, todo, settings, run.header.get("ceilings") or {}, opts.progress)
+
+
+def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
+                 ceilings) -> dict:
     worker_env = settings.worker_env({})
     header = {
         "type": "run", "schema": SCHEMA, "run_id": uuid.uuid4().hex[:12],
@@ -73,7 +121,7 @@ def execute_run(opts: RunOptions) -> Path:
         "suite_path": suite.path, "description": suite.description,
         "git": environment.git_info(), "machine": mach, "software": soft,
         "fingerprint": fingerprint,
-        "settings": {"threads": threads, "isolate": opts.isolate,
+        "settings": {"threads": settings.threads, "isolate": opts.isolate,
                      "allocator": settings.allocator,
                      "env": environment.relevant_env(worker_env),
                      "filters": {"kernel": list(opts.kernel), "backend": list(opts.backend),
@@ -83,17 +131,25 @@ def execute_run(opts: RunOptions) -> Path:
                     for name, k in kernels.items()
                     if any(p.case.kernel == name for p in cases)},
         "n_cases": len(cases),
+        "shard": opts.shard,
     }
-    bar = _progress(len(cases), opts.progress)
+    return header
+
+
+def stream(out: Path, header: dict | None, cases, settings: RunSettings, ceilings: dict,
+           show_progress: bool) -> Path:
+    """Run the cases, appending each record to `out` as it arrives (after `header`, if given).
+    Ctrl-C stops at once; every finished case is already on disk."""
+    bar = _progress(len(cases), show_progress)
     counts: dict[str, int] = {}
     with RunWriter(out, header) as writer:
         def emit(record: dict) -> None:
             writer.write(record)
             counts[record["status"]] = counts.get(record["status"], 0) + 1
+            bar.update(1)
 
         def progress(p) -> None:
             bar.set_description(p.case.id[:60])
-            bar.update(0 if bar.n == 0 and not counts else 1)
 
         try:
             run_cases(cases, settings, ceilings, emit, progress)
@@ -103,7 +159,6 @@ def execute_run(opts: RunOptions) -> Path:
                   file=sys.stderr)
             raise
         finally:
-            bar.update(1)
             bar.close()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"kernbench: {len(cases)} cases ({summary}) -> {out}", file=sys.stderr)

@@ -65,6 +65,37 @@ def case_seed(case: Case, seed: int, draw: int) -> np.random.Generator:
     return np.random.default_rng([seed, draw, int.from_bytes(digest[:8], "little")])
 
 
+class PreparedCase:
+    """A case made ready to call: its family, spec, wrapped callable and first inputs."""
+
+    def __init__(self, case: Case, settings: CaseSettings, family, spec, forward):
+        self.case, self.settings, self.family, self.spec = case, settings, family, spec
+        self.forward = forward
+        self.params = case.param_dict
+        self.statics = spec.static_kwargs(self.params)
+        self.call: Any = None
+        self.args_a: tuple = ()
+        self.seen_a: dict = {}
+        self.first_out: Any = None
+        self.compile_s: float = math.nan
+
+    def inputs(self, draw: int) -> dict[str, np.ndarray]:
+        """Input set `draw` (0: timed, 1: the fresh accuracy check), float64, seeded."""
+        return self.spec.make_inputs(self.params, case_seed(self.case, self.settings.seed, draw))
+
+    def convert(self, inputs: dict) -> tuple:
+        return tuple(self.family.to_backend(inputs[k], self.case.dtype, self.case.device)
+                     for k in self.spec.inputs)
+
+    def as_seen(self, inputs: dict, args: tuple) -> dict:
+        """The inputs as the backend holds them (rounded to dtype), back in float64."""
+        return {k: (inputs[k] if k in self.spec.integer_inputs else self.family.to_numpy(a)[0])
+                for k, a in zip(self.spec.inputs, args)}
+
+    def sync(self) -> None:
+        self.family.synchronize(self.case.device)
+
+
 class Worker:
     """Caches what is costly to load (kernel specs, backend modules, family setup)."""
 
@@ -97,48 +128,57 @@ class Worker:
             reason = family.unsupported(case.backend, case.device, case.dtype)
             if reason:
                 return {**record, "status": "unsupported", "reason": reason}
-            if family.name not in self._ready:
-                family.setup(self.threads)
-                self._ready.add(family.name)
-            self._run(case, settings, family, self.kernel(folder).spec, self.module(impl), record)
+            self._measure(self.prepare(case, settings, folder, impl), record)
         except Exception as exc:  # a backend that raises is recorded; the sweep goes on
             record["status"] = "failed"
-            record["reason"] = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            prefix = "out of memory: " if isinstance(exc, MemoryError) or "out of memory" in str(
+                exc).lower() else ""
+            record["reason"] = f"{prefix}{type(exc).__name__}: {exc}".strip()[:2000]
             record["traceback"] = traceback.format_exc()[-4000:]
         record["wall_s"] = time.perf_counter() - started
         return record
 
-    def _run(self, case, settings, family, spec, module, record) -> None:
-        params = case.param_dict
+    def prepare(self, case: Case, settings: CaseSettings, folder: str, impl: str) -> PreparedCase:
+        """Everything up to steady state: inputs drawn and converted, the implementation wrapped
+        (jit/compile), and its first call made. Used by the measurement below and by anything
+        else that needs a ready-to-call case (the profiler, A/B runs). Raises if unsupported."""
+        family = family_of(case.backend)
+        reason = family.missing() or family.unsupported(case.backend, case.device, case.dtype)
+        if reason:
+            raise RuntimeError(f"{case.id}: cannot run here: {reason}")
+        if family.name not in self._ready:
+            family.setup(self.threads)
+            self._ready.add(family.name)
+        spec = self.kernel(folder).spec
+        module = self.module(impl)
         forward = getattr(module, "forward", None)
         if not callable(forward):
             raise TypeError(f"{module.__file__}: forward is not callable")
-        dev, dtype = case.device, case.dtype
-        statics = spec.static_kwargs(params)
-
-        def convert(inputs: dict) -> tuple:
-            return tuple(family.to_backend(inputs[k], dtype, dev) for k in spec.inputs)
-
-        def as_seen(inputs: dict, args: tuple) -> dict:
-            """The inputs as the backend holds them (rounded to dtype), back in float64."""
-            return {k: (inputs[k] if k in spec.integer_inputs else family.to_numpy(a)[0])
-                    for k, a in zip(spec.inputs, args)}
-
-        inputs_a = spec.make_inputs(params, case_seed(case, settings.seed, 0))
-        args_a = convert(inputs_a)
-        seen_a = as_seen(inputs_a, args_a)  # before the call: it may update inputs in place
+        p = PreparedCase(case, settings, family, spec, forward)
+        inputs_a = p.inputs(0)
+        p.args_a = p.convert(inputs_a)
+        p.seen_a = p.as_seen(inputs_a, p.args_a)  # before the call: it may update inputs
         family.reset_compile_counters(case.backend)
-        prepared = family.prepare(case.backend, forward, statics, dev)
-        family.synchronize(dev)
+        p.call = family.prepare(case.backend, forward, p.statics, case.device)
+        family.synchronize(case.device)
         t0 = time.perf_counter()
-        out = prepared(*args_a)
-        family.synchronize(dev)
-        record["compile_s"] = time.perf_counter() - t0
-        errors, out_elems = self._errors(spec, params, seen_a, out, family, dtype)
-        del out
+        p.first_out = p.call(*p.args_a)
+        family.synchronize(case.device)
+        p.compile_s = time.perf_counter() - t0
+        return p
+
+    def _measure(self, p: PreparedCase, record: dict) -> None:
+        case, settings, family, spec = p.case, p.settings, p.family, p.spec
+        params, dev, dtype, prepared = p.params, case.device, case.dtype, p.call
+        record["compile_s"] = p.compile_s
+        errors, out_elems = self._errors(spec, params, p.seen_a, p.first_out, family, dtype)
+        p.first_out = None
+        inputs_a = p.inputs(0)
+        convert, as_seen = p.convert, p.as_seen
+        p.args_a = ()  # the timed copies below are fresh conversions
         if case.backend == "torch_compile":
             counters_cold = family.compile_info(case.backend)
-            prepared = family.prepare(case.backend, forward, statics, dev)
+            prepared = family.prepare(case.backend, p.forward, p.statics, dev)
             t0 = time.perf_counter()
             prepared(*convert(inputs_a))
             family.synchronize(dev)
@@ -161,7 +201,7 @@ class Worker:
             info = family.compile_info(case.backend) or {}
             record["compile"]["recompiles"] += info.get("graphs", 0) + info.get("recompiles", 0)
 
-        inputs_b = spec.make_inputs(params, case_seed(case, settings.seed, 1))
+        inputs_b = p.inputs(1)
         args_b = convert(inputs_b)
         seen_b = as_seen(inputs_b, args_b)
         errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype)
@@ -216,6 +256,11 @@ def main() -> None:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    limit = os.environ.get("KERNBENCH_MEMORY_LIMIT")
+    if limit:  # an address-space cap: a runaway allocation raises MemoryError here, recorded
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
     worker = Worker(int(os.environ.get("KERNBENCH_THREADS", os.cpu_count() or 1)))
     for line in sys.stdin:
         if not line.strip():

@@ -1,0 +1,162 @@
+"""Isolation, faults and resume: killed runs resume with every case exactly once, shards merge,
+a worker past its memory limit records the case and the sweep goes on, and random suite files
+get a sweep or a clean error, never a traceback."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kernbench.cli import main
+from kernbench.results import read_run
+
+from .conftest import ROOT, write_kernel
+
+SPEC = (ROOT / "kernels" / "softmax" / "spec.py").read_text()
+GOOD = (ROOT / "kernels" / "softmax" / "softmax_numpy.py").read_text()
+SLOW = GOOD + "\nimport time\n_f = forward\ndef forward(x):\n    time.sleep(0.05)\n    return _f(x)\n"
+HEAD = ('[suite]\nname = "iso"\nbackends = ["numpy"]\nbudget_s = 0.0\nmin_samples = 2\n'
+        'warmup_s = 0.0\nmin_block_s = 0.0001\ntimeout_s = 60\n')
+
+
+def test_sigkill_then_resume_runs_every_case_once(tmp_path):
+    write_kernel(tmp_path / "k", "slow", SPEC, {"numpy": SLOW})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.slow]\nparams = { rows = [2, 3, 4, 5, 6, 7, 8, 9], "
+                     "cols = [8] }\n")
+    out = tmp_path / "r.jsonl"
+    cmd = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels", str(tmp_path / "k"),
+           "-o", str(out), "--calibrate", "skip", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if out.exists() and len(out.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open(out, "a") as f:  # as if killed mid-write
+        f.write('{"type": "case", "id": "slow/num')
+    assert main(["run", str(suite), "--kernels", str(tmp_path / "k"), "--resume", str(out),
+                 "--calibrate", "skip", "--no-progress"]) == 0
+    ids = [c["id"] for c in read_run(out).cases]
+    assert len(ids) == 8 == len(set(ids))
+    assert all(c["status"] == "ok" for c in read_run(out).cases)
+
+
+def test_resume_refuses_another_suite(tmp_path, capsys):
+    write_kernel(tmp_path / "k", "good", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.good]\nparams = { rows = [2], cols = [8] }\n")
+    out = tmp_path / "r.jsonl"
+    out.write_text(json.dumps({"type": "run", "schema": 1, "suite": "other"}) + "\n")
+    assert main(["run", str(suite), "--kernels", str(tmp_path / "k"), "--resume", str(out),
+                 "--calibrate", "skip"]) == 2
+    assert "suite 'other'" in capsys.readouterr().err
+
+
+def test_shards_partition_and_merge(tmp_path, capsys):
+    write_kernel(tmp_path / "k", "good", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.good]\nparams = { rows = [2, 3, 4, 5, 6], cols = [8] }\n")
+    base = ["run", str(suite), "--kernels", str(tmp_path / "k"), "--calibrate", "skip",
+            "--no-progress", "--isolate", "none"]
+    assert main([*base, "--dry-run"]) == 0
+    planned = set(capsys.readouterr().out.split())
+    outs = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"shard{k}.jsonl"
+        assert main([*base, "--shard", f"{k}/3", "-o", str(out)]) == 0
+        outs.append(str(out))
+    shards = [{c["id"] for c in read_run(o).cases} for o in outs]
+    assert set().union(*shards) == planned and sum(map(len, shards)) == len(planned)
+    merged = tmp_path / "merged.jsonl"
+    assert main(["merge", *outs, "-o", str(merged)]) == 0
+    run = read_run(merged)
+    assert {c["id"] for c in run.cases} == planned
+    assert len(run.header["merged_from"]) == 3
+    other = tmp_path / "other.jsonl"
+    other.write_text(json.dumps({"type": "run", "schema": 1, "suite": "x"}) + "\n")
+    assert main(["merge", outs[0], str(other), "-o", str(tmp_path / "m2.jsonl")]) == 2
+
+
+def test_worker_memory_limit_records_and_goes_on(tmp_path):
+    hog = "import numpy as np\ndef forward(x):\n    return np.ones(8 << 30, dtype=np.uint8)\n"
+    write_kernel(tmp_path / "k", "hog", SPEC, {"numpy": hog})
+    write_kernel(tmp_path / "k", "good", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.hog]\nparams = { rows = [2], cols = [8] }\n"
+                     "[kernels.good]\nparams = { rows = [2], cols = [8] }\n")
+    out = tmp_path / "r.jsonl"
+    assert main(["run", str(suite), "--kernels", str(tmp_path / "k"), "-o", str(out),
+                 "--calibrate", "skip", "--no-progress", "--memory-limit", "3"]) == 0
+    status = {c["kernel"]: c for c in read_run(out).cases}
+    assert status["hog"]["status"] in ("failed", "crashed")
+    assert "memory" in status["hog"]["reason"].lower() or "MemoryError" in status["hog"]["reason"]
+    assert status["good"]["status"] == "ok"
+
+
+def test_case_too_big_for_memory_is_skipped(tmp_path):
+    write_kernel(tmp_path / "k", "good", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.good]\nparams = { rows = [2, 200000], cols = [100000] }\n")
+    out = tmp_path / "r.jsonl"
+    assert main(["run", str(suite), "--kernels", str(tmp_path / "k"), "-o", str(out),
+                 "--calibrate", "skip", "--no-progress"]) == 0
+    status = {c["params"]["rows"]: c for c in read_run(out).cases}
+    assert status[200000]["status"] == "skipped" and "GiB" in status[200000]["reason"]
+    assert status[2]["status"] == "ok"
+
+
+# -- fuzz: random suite files ----------------------------------------------------------------
+def toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(v)
+
+
+scalars = st.one_of(st.booleans(), st.integers(-5, 300), st.floats(-1, 10, allow_nan=False),
+                    st.sampled_from(["numpy", "float32", "cpu", "bfloat16", "tpu", "", "forward",
+                                     "softmax", "x"]))
+values = st.one_of(scalars, st.lists(scalars, max_size=3),
+                   st.dictionaries(st.sampled_from(["rows", "cols", "m", "n", "k", "zz"]),
+                                   st.one_of(scalars, st.lists(scalars, max_size=3)),
+                                   max_size=3))
+keys = st.sampled_from(["name", "backends", "dtypes", "devices", "modes", "budget_s",
+                        "timeout_s", "min_samples", "params", "cases", "threads", "warm_cache",
+                        "bogus"])
+tables = st.dictionaries(keys, values, max_size=5)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(suite=tables, kernels=st.dictionaries(st.sampled_from(["softmax", "matmul", "nope"]),
+                                             tables, max_size=2),
+       garbage=st.sampled_from(["", "", "", "[[", "x = = 1", "\x00"]))
+def test_random_suite_files_sweep_or_clean_error(tmp_path, capsys, suite, kernels, garbage):
+    text = "[suite]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in suite.items())
+    for name, conf in kernels.items():
+        text += f"[kernels.{name}]\n" + "".join(f"{k} = {toml_value(v)}\n"
+                                                for k, v in conf.items())
+    path = tmp_path / "fuzz.toml"
+    path.write_text(text + garbage)
+    code = main(["run", str(path), "--dry-run", "--calibrate", "skip"])
+    captured = capsys.readouterr()
+    assert code in (0, 2)
+    assert "Traceback" not in captured.err
+    if code == 2:
+        assert len(captured.err.strip().splitlines()) == 1
+        assert str(path) in captured.err or "fuzz.toml" in captured.err
