@@ -19,7 +19,8 @@ from .conftest import ROOT, write_kernel
 
 SPEC = (ROOT / "kernels" / "softmax" / "spec.py").read_text()
 GOOD = (ROOT / "kernels" / "softmax" / "softmax_numpy.py").read_text()
-SLOW = GOOD + "\nimport time\n_f = forward\ndef forward(x):\n    time.sleep(0.05)\n    return _f(x)\n"
+SLOW = (GOOD + "\nimport time\n_f = forward\n"
+        "def forward(x):\n    time.sleep(0.05)\n    return _f(x)\n")
 HEAD = ('[suite]\nname = "iso"\nbackends = ["numpy"]\nbudget_s = 0.0\nmin_samples = 2\n'
         'warmup_s = 0.0\nmin_block_s = 0.0001\ntimeout_s = 60\n')
 

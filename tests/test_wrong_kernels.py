@@ -18,7 +18,8 @@ WRONG = {
     "nan": "import numpy as np\ndef forward(x):\n    return np.full_like(x, np.nan)\n",
     "input": "def forward(x):\n    return x.copy()\n",
     "off1e3": GOOD + "\n_f = forward\ndef forward(x):\n    return _f(x) * (1 + 1e-3)\n",
-    "uniform": "import numpy as np\ndef forward(x):\n    return np.full_like(x, 1.0 / x.shape[-1])\n",
+    "uniform": ("import numpy as np\n"
+                "def forward(x):\n    return np.full_like(x, 1.0 / x.shape[-1])\n"),
 }
 
 

@@ -53,7 +53,7 @@ def _json_float(v):
 
 
 def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: float) -> OutputError:
-    """Compare `out` (already float64) with `ref`; `dtype` is the format the output was stored in."""
+    """Compare `out` (already float64) with `ref`; `dtype`: the format the output was stored in."""
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if out.shape != ref.shape:
@@ -91,7 +91,8 @@ def _compare(name, out, ref, dtype, bound) -> OutputError:
 
 def summarize(errors: list[OutputError]) -> dict:
     """The case's accuracy record: the worst output's figures at top level, each output listed."""
-    worst = max(errors, key=lambda e: (not e.passed, _sortable(e.rel_l2 / max(e.tolerance, 1e-300))))
+    worst = max(errors, key=lambda e: (not e.passed,
+                                       _sortable(e.rel_l2 / max(e.tolerance, 1e-300))))
     record = worst.to_dict()
     record.pop("name")
     record["passed"] = all(e.passed for e in errors)

@@ -63,6 +63,8 @@ class CaseSettings:
     warm_cache: bool = False  # True: do not rotate inputs; time from a warm cache
     seed: int = 0
     memory: bool = True
+    l2_flush: bool = True  # GPUs: zero a buffer larger than L2 before every timed call
+    cuda_graph: bool = False  # GPUs: time a CUDA-graph replay of each block (launch-bound kernels)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -86,8 +86,76 @@ def measure_cpu(threads: int) -> dict:
     return result
 
 
+GPU_COPY_BYTES = 1 << 30
+GPU_GEMM_N = 8192
+
+
+def _best_cuda(fn, repeats: int = 10) -> float:
+    """Best device time of `fn` (seconds) between CUDA events, after warm-up."""
+    import torch
+
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    best = float("inf")
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        best = min(best, start.elapsed_time(end) / 1e3)
+    return best
+
+
+def _cuda_bandwidth(dev) -> tuple[float, float]:
+    """(copy, read) bytes per second of 1 GiB float32 buffers on `dev`."""
+    import torch
+
+    x = torch.randn(GPU_COPY_BYTES // 4, device=dev)
+    y = torch.empty_like(x)
+    return 2 * x.nbytes / _best_cuda(lambda: y.copy_(x)), x.nbytes / _best_cuda(x.sum)
+
+
+def measure_cuda(index: int) -> dict:
+    """One GPU: device-to-device copy (read + write), reduction (read), GEMM per dtype on random
+    data (tensor cores for bf16/fp16; float32 without TF32, and TF32 separately)."""
+    import torch
+
+    dev = torch.device("cuda", index)
+    props = torch.cuda.get_device_properties(dev)
+    with torch.cuda.device(dev):
+        copy, read = _cuda_bandwidth(dev)
+        gemm, flops = {}, 2.0 * GPU_GEMM_N**3
+        old = torch.backends.cuda.matmul.allow_tf32
+        for dtype in ("bfloat16", "float16", "float32", "tf32", "float64"):
+            torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+            tdtype = torch.float32 if dtype == "tf32" else getattr(torch, dtype)
+            n = GPU_GEMM_N if dtype not in ("float64",) else GPU_GEMM_N // 2
+            a = torch.randn(n, n, device=dev, dtype=tdtype)
+            gemm[dtype] = (2.0 * n**3 if n != GPU_GEMM_N else flops) / _best_cuda(
+                lambda a=a: a @ a) / 1e9
+            del a
+        torch.backends.cuda.matmul.allow_tf32 = old
+    return {"name": props.name, "sm_count": props.multi_processor_count,
+            "l2_bytes": getattr(props, "L2_cache_size", None), "memory_bytes": props.total_memory,
+            "copy_gbps": copy / 1e9, "read_gbps": read / 1e9, "gemm_gflops": gemm,
+            "method": {"copy_bytes": GPU_COPY_BYTES, "gemm_n": GPU_GEMM_N, "timer": "cuda events",
+                       "estimator": "best of 10 after 3 warm-ups", "float64_gemm_n":
+                       GPU_GEMM_N // 2}}
+
+
 def measure(threads: int) -> dict:
-    return {"cpu": measure_cpu(threads), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    result = {"cpu": measure_cpu(threads), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                result[f"cuda:{i}"] = measure_cuda(i)
+    except ImportError:
+        pass
+    return result
 
 
 def measure_in_subprocess(threads: int, env: dict[str, str]) -> dict:

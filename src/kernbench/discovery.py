@@ -20,7 +20,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .backends import FAMILIES
+from .backends import SOURCES
 from .errors import UsageError
 from .spec import KernelSpec, validate_spec
 
@@ -104,10 +104,10 @@ def load_kernel(folder: Path) -> Kernel:
 def parse_backend_filename(algo: str, path: Path) -> tuple[str, str]:
     rest = path.stem[len(algo) + 1:]
     family, _, variant = rest.partition("_")
-    if family not in FAMILIES:
+    if family not in SOURCES:
         raise UsageError(f"{path}: unknown backend family {family!r} in the file name; "
                          f"expected {algo}_<family>[_<variant>].py with family one of "
-                         f"{', '.join(FAMILIES)}")
+                         f"{', '.join(SOURCES)}")
     if variant and not variant.replace("_", "").isalnum():
         raise UsageError(f"{path}: variant {variant!r} must be letters, digits and _")
     return family, variant

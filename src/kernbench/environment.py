@@ -11,7 +11,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-DISTRIBUTIONS = ("numpy", "numba", "llvmlite", "torch", "jax", "jaxlib", "triton", "pandas")
+DISTRIBUTIONS = ("numpy", "numba", "llvmlite", "torch", "jax", "jaxlib", "triton", "pandas",
+                 "cupy-cuda12x", "cupy-cuda13x", "numba-cuda")
 
 #: Environment variables that change what the frameworks do; recorded in every run.
 RELEVANT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
@@ -76,8 +77,9 @@ def gpus() -> list[dict]:
     """GPUs as nvidia-smi reports them (no framework import); empty without a driver."""
     try:
         out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm",
-             "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version,clocks.max.sm,"
+             "clocks.sm,clocks.mem,power.limit,pstate", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return []
     if out.returncode != 0:
@@ -85,10 +87,23 @@ def gpus() -> list[dict]:
     rows = []
     for line in out.stdout.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
-        if len(parts) == 4:
+        if len(parts) == 8:
             rows.append({"name": parts[0], "memory": parts[1], "driver": parts[2],
-                         "max_sm_clock": parts[3]})
+                         "max_sm_clock": parts[3], "sm_clock": parts[4], "mem_clock": parts[5],
+                         "power_limit": parts[6], "pstate": parts[7],
+                         "cuda": cuda_version()})
     return rows
+
+
+def cuda_version() -> str | None:
+    """The driver's CUDA version, from nvidia-smi's banner."""
+    try:
+        out = subprocess.run(["nvidia-smi"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for token in out.split("CUDA Version:")[1:2]:
+        return token.split()[0]
+    return None
 
 
 def machine() -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .backends import FAMILIES
+from .backends import FAMILIES, backends_for_source, family_of
 from .discovery import discover
 
 
@@ -19,9 +19,8 @@ def listing(extra_dirs: list[str] | None = None) -> str:
     for name, k in sorted(kernels.items()):
         labels = []
         for impl in k.implementations:
-            fam = FAMILIES[impl.family]
-            labels += [impl.label(b) + ("" if not fam.missing() else " (unavailable)")
-                       for b in fam.backends]
+            labels += [impl.label(b) + ("" if not family_of(b).missing() else " (unavailable)")
+                       for b in backends_for_source(impl.family)]
         params = ", ".join(f"{p}={v}" for p, v in k.spec.defaults.items())
         lines.append(f"  {name:<20} {k.folder}")
         lines.append(f"  {'':<20} params: {params}")

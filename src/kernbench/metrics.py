@@ -16,7 +16,9 @@ CEILING_SLACK = 0.10
 
 def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, float | None]:
     """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings."""
-    dev = (ceilings or {}).get(device) or (ceilings or {}).get(device.split(":")[0]) or {}
+    if device == "cuda":
+        device = "cuda:0"
+    dev = (ceilings or {}).get(device) or {}
     gemm = dev.get("gemm_gflops", {}).get(dtype)
     bw = dev.get("copy_gbps")
     return gemm, bw

@@ -23,7 +23,7 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from .backends import BACKENDS, family_of
+from .backends import BACKENDS, backends_for_source, family_of
 from .case import MODES, Case, CaseSettings
 from .discovery import Implementation, Kernel
 from .dtypes import FLOAT_DTYPES
@@ -40,8 +40,11 @@ from .errors import UsageError, unknown
 
 SETTING_FIELDS = {f.name: f.type for f in fields(CaseSettings)}
 SWEEP_KEYS = {"backends", "dtypes", "devices", "modes"}
-SUITE_KEYS = {"name", "description", "threads", *SWEEP_KEYS, *SETTING_FIELDS}
-KERNEL_KEYS = {"params", "cases", *SWEEP_KEYS, *SETTING_FIELDS}
+#: `gate_threshold` (suite-wide and per kernel): the relative slowdown the regression gate
+#: treats as real (0.10 = 10%); recorded in the run header's "gate" key (kernbench.compare).
+GATE_KEYS = {"gate_threshold"}
+SUITE_KEYS = {"name", "description", "threads", *SWEEP_KEYS, *SETTING_FIELDS, *GATE_KEYS}
+KERNEL_KEYS = {"params", "cases", *SWEEP_KEYS, *SETTING_FIELDS, *GATE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ class Suite:
     description: str
     threads: int
     cases: tuple[PlannedCase, ...]
+    #: gate thresholds: {"threshold": suite-wide or None, "kernels": {name: threshold}}
+    gate: dict = field(default_factory=lambda: {"threshold": None, "kernels": {}})
 
 
 def load_suite(path: str | Path, kernels: dict[str, Kernel]) -> Suite:
@@ -86,6 +91,7 @@ def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
                          f"{', '.join(sorted(kernels))}")
     _expect(table, dict, f"{where}: [kernels]")
     planned: list[PlannedCase] = []
+    gate = {"threshold": _gate_threshold(head, f"{where}: [suite]"), "kernels": {}}
     for kname, kconf in table.items():
         kwhere = f"{where}: [kernels.{kname}]"
         if kname not in kernels:
@@ -94,12 +100,24 @@ def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
         _check_keys(kconf, KERNEL_KEYS, kwhere)
         merged = {**head, **kconf}
         planned.extend(_expand(kernels[kname], merged, kwhere))
+        if "gate_threshold" in kconf:
+            gate["kernels"][kname] = _gate_threshold(kconf, kwhere)
     if not planned:
         raise UsageError(f"{where}: the sweep is empty")
     threads = head.get("threads", 0)
     _expect(threads, int, f"{where}: [suite] threads")
     return Suite(str(head.get("name", Path(where).stem)), where, str(head.get("description", "")),
-                 threads, tuple(planned))
+                 threads, tuple(planned), gate)
+
+
+def _gate_threshold(conf: dict, where: str) -> float | None:
+    value = conf.get("gate_threshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 10:
+        raise UsageError(f"{where} gate_threshold: expected a relative slowdown between 0 and 10 "
+                         f"(0.1 = 10%), got {value!r}")
+    return float(value)
 
 
 def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
@@ -127,15 +145,16 @@ def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
             if base == b:
                 selected[label] = (base, impl)
     for params in _param_sets(spec, conf, where):
-        for label, (backend, impl) in selected.items():
+        for backend, impl in selected.values():
             for device, dtype, mode in itertools.product(devices, dtypes, modes):
                 case = Case(kernel.name, backend, impl.variant, device, dtype, mode,
                             tuple(params.items()))
                 yield PlannedCase(case, settings, kernel, impl)
 
 
-def family_backends(family: str) -> tuple[str, ...]:
-    return tuple(b for b, f in BACKENDS.items() if f.name == family)
+def family_backends(source: str) -> tuple[str, ...]:
+    """The backends that run `<algo>_<source>.py` files."""
+    return backends_for_source(source)
 
 
 def _param_sets(spec, conf: dict, where: str) -> list[dict[str, Any]]:

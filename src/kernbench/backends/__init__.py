@@ -7,7 +7,8 @@ kernel folder then adds `<algo>_<family>.py` files, with no other registry to ed
 from __future__ import annotations
 
 from ..errors import unknown
-from .base import Family
+from .base import Family, file_source
+from .cupy_family import CupyFamily
 from .jax_family import JaxFamily
 from .numba_family import NumbaFamily
 from .numpy_family import NumpyFamily
@@ -15,8 +16,11 @@ from .torch_family import TorchFamily
 from .triton_family import TritonFamily
 
 FAMILIES: dict[str, Family] = {
-    f.name: f for f in (NumpyFamily(), NumbaFamily(), TorchFamily(), JaxFamily(), TritonFamily())
+    f.name: f for f in (NumpyFamily(), NumbaFamily(), TorchFamily(), JaxFamily(), TritonFamily(),
+                        CupyFamily())
 }
+#: the file suffixes kernels use: `<algo>_<source>.py`
+SOURCES: tuple[str, ...] = tuple(dict.fromkeys(file_source(f) for f in FAMILIES.values()))
 BACKENDS: dict[str, Family] = {b: f for f in FAMILIES.values() for b in f.backends}
 
 
@@ -29,4 +33,9 @@ def family_of(backend: str) -> Family:
         raise unknown("backend", backend, BACKENDS) from None
 
 
-__all__ = ["BACKENDS", "FAMILIES", "Family", "family_of"]
+def backends_for_source(source: str) -> tuple[str, ...]:
+    """Every backend that runs `<algo>_<source>.py` files (numpy -> numpy, cupy)."""
+    return tuple(b for b, f in BACKENDS.items() if file_source(f) == source)
+
+
+__all__ = ["BACKENDS", "FAMILIES", "SOURCES", "Family", "backends_for_source", "family_of"]

@@ -11,7 +11,9 @@ everything framework-specific, so the worker that runs a case stays framework-ag
   (jitted, compiled) taking only arrays; for asynchronous frameworks it blocks until the result
   is ready, so a clock read after it is honest;
 - `synchronize(device)`: wait for queued device work before a clock read;
-- `memory_probe(device)`: which peak-memory method applies (see kernbench.memory).
+- `memory_method(device)`: which peak-memory method applies (see kernbench.memory);
+- `make_block(call, argsets, device, settings)`: the timed block (kernbench.timing on a CPU;
+  CUDA events with an L2 flush, or a CUDA graph, on a GPU: kernbench.gpu_timing).
 
 Frameworks are imported lazily, only in the worker process that runs their cases: the parent
 process (runner, report, gate) never imports one.
@@ -28,12 +30,16 @@ import numpy as np
 
 class Family:
     name: str = ""
+    #: which backend files this family runs: `<algo>_<source>.py` (CuPy runs the NumPy files)
+    source: str = ""
     backends: tuple[str, ...] = ()
     #: Python modules that must be importable for this family to run
     requires: tuple[str, ...] = ()
     #: distributions whose versions go in the run header
     distributions: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
+    #: False for GPU-only families (CuPy): `make test` on a CPU cannot exercise them
+    runs_on_cpu: bool = True
 
     # -- availability --------------------------------------------------------------------
     def missing(self) -> str | None:
@@ -82,9 +88,22 @@ class Family:
     def reset_compile_counters(self, backend: str) -> None:
         pass
 
+    def is_gpu(self, device: str) -> bool:
+        return device == "cuda" or device.startswith("cuda:")
+
+    def make_block(self, call: Callable, argsets: list, device: str, settings: Any
+                   ) -> Callable[[int], float]:
+        from ..timing import make_block
+
+        return make_block(call, argsets, lambda: self.synchronize(device))
+
     def flags(self, backend: str, device: str) -> list[str]:
         """Flags every record of this backend carries (e.g. `interpreted`)."""
         return []
+
+
+def file_source(family: Family) -> str:
+    return family.source or family.name
 
 
 def numpy_dtype_name(dtype: Any) -> str:

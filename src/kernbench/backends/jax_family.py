@@ -79,5 +79,27 @@ class JaxFamily(Family):
         call.jitted = jitted  # memory_analysis() reads the compiled executable
         return call
 
+    def make_block(self, call, argsets, device, settings):
+        if not self.is_gpu(device):
+            return super().make_block(call, argsets, device, settings)
+        import jax
+        import jax.numpy as jnp
+
+        from ..gpu_timing import FLUSH_FACTOR, PerfCounterEvent, make_event_block
+
+        dev = self._device(device)
+        l2 = 64 << 20  # JAX does not expose the L2 size; 64 MiB covers H100 (50) and H200 (60)
+        zeros = jax.jit(lambda: jnp.zeros(FLUSH_FACTOR * l2 // 4, jnp.int32),
+                        out_shardings=jax.sharding.SingleDeviceSharding(dev))
+
+        def flush():
+            zeros().block_until_ready()
+
+        # no device events in JAX: the prepared call blocks on its result, so host time after
+        # it is the call's time (plus dispatch, which a JAX user also pays)
+        return make_event_block(call, argsets, new_event=lambda: PerfCounterEvent(lambda: None),
+                                synchronize=lambda: None,
+                                flush=flush if getattr(settings, "l2_flush", True) else None)
+
     def memory_method(self, device):
         return "jax.memory_analysis"

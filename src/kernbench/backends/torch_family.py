@@ -80,6 +80,41 @@ class TorchFamily(Family):
 
             torch.cuda.synchronize(device)
 
+    def make_block(self, call, argsets, device, settings):
+        if not is_cuda(device):
+            return super().make_block(call, argsets, device, settings)
+        import torch
+
+        from ..gpu_timing import FLUSH_FACTOR, make_event_block, make_graph_block
+
+        def new_event():
+            return torch.cuda.Event(enable_timing=True)
+
+        def sync():
+            torch.cuda.synchronize(device)
+
+        if getattr(settings, "cuda_graph", False):
+            def capture(body):
+                graph = torch.cuda.CUDAGraph()
+                side = torch.cuda.Stream(device)
+                side.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(side):  # capture needs a warm-up off the default stream
+                    body()
+                torch.cuda.current_stream(device).wait_stream(side)
+                with torch.cuda.graph(graph):
+                    body()
+                return graph.replay
+
+            return make_graph_block(call, argsets, capture=capture, new_event=new_event,
+                                    synchronize=sync)
+        flush = None
+        if getattr(settings, "l2_flush", True):
+            l2 = torch.cuda.get_device_properties(device).L2_cache_size
+            buffer = torch.empty(FLUSH_FACTOR * l2 // 4, dtype=torch.int32, device=device)
+            flush = buffer.zero_
+        return make_event_block(call, argsets, new_event=new_event, synchronize=sync,
+                                flush=flush)
+
     def memory_method(self, device):
         return "torch.cuda" if is_cuda(device) else "rss"
 

@@ -1,0 +1,85 @@
+"""CuPy: the NumPy implementations run on a GPU. `<algo>_numpy.py` files are executed with CuPy
+arrays: NumPy's functions dispatch to CuPy through `__array_function__`/`__array_ufunc__`, so
+the column shows what "NumPy on a GPU" costs without a line of GPU code. An implementation that
+calls something CuPy lacks fails with the reason recorded. CuPy has no bfloat16."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Family
+
+
+class CupyFamily(Family):
+    name = "cupy"
+    source = "numpy"
+    backends = ("cupy",)
+    requires = ("cupy",)
+    distributions = ("cupy-cuda12x", "cupy-cuda13x", "cupy")
+    dtypes = ("float64", "float32", "float16")
+    runs_on_cpu = False
+
+    def unsupported(self, backend, device, dtype):
+        if dtype not in self.dtypes:
+            return f"CuPy has no {dtype}"
+        if not self.is_gpu(device):
+            return "CuPy runs on CUDA devices only (the numpy backend is the CPU column)"
+        import cupy
+
+        try:
+            count = cupy.cuda.runtime.getDeviceCount()
+        except cupy.cuda.runtime.CUDARuntimeError as exc:
+            return f"CuPy sees no CUDA device: {exc}"
+        index = int(device.split(":")[1]) if ":" in device else 0
+        if index >= count:
+            return f"{device}: CuPy sees {count} device(s)"
+        return None
+
+    def _index(self, device: str) -> int:
+        return int(device.split(":")[1]) if ":" in device else 0
+
+    def to_backend(self, array, dtype, device):
+        import cupy
+
+        with cupy.cuda.Device(self._index(device)):
+            if array.dtype.kind in "iub":
+                return cupy.asarray(array)
+            return cupy.asarray(np.asarray(array, dtype=dtype))
+
+    def to_numpy(self, out):
+        import cupy
+
+        host = cupy.asnumpy(out)
+        return host.astype(np.float64), host.dtype.name
+
+    def synchronize(self, device):
+        import cupy
+
+        cupy.cuda.Device(self._index(device)).synchronize()
+
+    def memory_method(self, device):
+        return "cupy.mempool"
+
+    def make_block(self, call, argsets, device, settings):
+        import cupy
+
+        from ..gpu_timing import FLUSH_FACTOR, make_event_block
+
+        class _Event:
+            def __init__(self):
+                self.event = cupy.cuda.Event()
+
+            def record(self):
+                self.event.record()
+
+            def elapsed_time(self, end):
+                return cupy.cuda.get_elapsed_time(self.event, end.event)
+
+        flush = None
+        if getattr(settings, "l2_flush", True):
+            with cupy.cuda.Device(self._index(device)):
+                attrs = cupy.cuda.runtime.getDeviceProperties(self._index(device))
+                buffer = cupy.empty(FLUSH_FACTOR * int(attrs["l2CacheSize"]) // 4, cupy.int32)
+            flush = lambda: buffer.fill(0)  # noqa: E731
+        return make_event_block(call, argsets, new_event=_Event,
+                                synchronize=lambda: self.synchronize(device), flush=flush)
