@@ -12,6 +12,7 @@ from kernbench import KernelSpec, Tolerance
 class MatmulSpec(KernelSpec):
     defaults = {"m": 512, "n": 512, "k": 512}
     inputs = ("a", "b")
+    grad_inputs = ("a", "b")
 
     def check(self, params):
         for key in ("m", "n", "k"):
@@ -22,6 +23,21 @@ class MatmulSpec(KernelSpec):
         if dtype in ("bfloat16", "float16"):
             return Tolerance(1.0)
         return Tolerance(4.0 * math.sqrt(params["k"]) + 8)
+
+    def grad_tolerance(self, params, dtype, name):
+        # dA = G @ B^T sums over n terms, dB = A^T @ G over m
+        length = params["n"] if name == "a" else params["m"]
+        if dtype in ("bfloat16", "float16"):
+            return Tolerance(1.0)
+        return Tolerance(4.0 * math.sqrt(length) + 8)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        (g,) = grad_outputs
+        return (g @ inputs["b"].T, inputs["a"].T @ g)
+
+    def backward_bytes(self, params, itemsize):
+        m, n, k = params["m"], params["n"], params["k"]
+        return float(2 * (m * k + k * n) + m * n) * itemsize  # read A, B, G; write dA, dB
 
     def make_inputs(self, params, rng):
         m, n, k = params["m"], params["n"], params["k"]

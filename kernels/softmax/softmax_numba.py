@@ -27,3 +27,25 @@ def forward(x):
     out = np.empty_like(x)
     _softmax(x, out)
     return out
+
+
+@njit(parallel=True, cache=False)
+def _softmax_backward(y, g, dx):
+    rows, cols = y.shape
+    for i in prange(rows):
+        dot = 0.0
+        for j in range(cols):
+            dot += g[i, j] * y[i, j]
+        for j in range(cols):
+            dx[i, j] = y[i, j] * (g[i, j] - dot)
+
+
+def forward_train(x):
+    y = forward(x)
+    return y, y
+
+
+def backward(y, g):
+    dx = np.empty_like(y)
+    _softmax_backward(y, g, dx)
+    return (dx,)

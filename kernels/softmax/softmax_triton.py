@@ -45,6 +45,55 @@ def _softmax_online(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.conste
                  mask=mask)
 
 
+@triton.jit
+def _softmax_backward_row(y_ptr, g_ptr, dx_ptr, cols, stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    mask = offs < cols
+    y = tl.load(y_ptr + row * stride + offs, mask=mask, other=0.0).to(tl.float32)
+    g = tl.load(g_ptr + row * stride + offs, mask=mask, other=0.0).to(tl.float32)
+    dot = tl.sum(y * g, axis=0)
+    tl.store(dx_ptr + row * stride + offs, (y * (g - dot)).to(dx_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _softmax_backward_loop(y_ptr, g_ptr, dx_ptr, cols, stride, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    acc = tl.zeros((BLOCK,), tl.float32)
+    for start in range(0, cols, BLOCK):
+        mask = start + offs < cols
+        y = tl.load(y_ptr + row * stride + start + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + row * stride + start + offs, mask=mask, other=0.0).to(tl.float32)
+        acc += y * g
+    dot = tl.sum(acc, axis=0)
+    for start in range(0, cols, BLOCK):
+        mask = start + offs < cols
+        y = tl.load(y_ptr + row * stride + start + offs, mask=mask, other=0.0).to(tl.float32)
+        g = tl.load(g_ptr + row * stride + start + offs, mask=mask, other=0.0).to(tl.float32)
+        tl.store(dx_ptr + row * stride + start + offs, (y * (g - dot)).to(dx_ptr.dtype.element_ty),
+                 mask=mask)
+
+
+def forward_train(x):
+    y = forward(x)
+    return y, y
+
+
+def backward(y, g):
+    """dx = y * (g - rowsum(g * y)): one pass over y and g per row (two for very wide rows)."""
+    rows, cols = y.shape
+    g = g.contiguous()
+    dx = torch.empty_like(y)
+    block = triton.next_power_of_2(cols)
+    if block <= MAX_SINGLE_BLOCK:
+        _softmax_backward_row[(rows,)](y, g, dx, cols, y.stride(0), BLOCK=block,
+                                       num_warps=4 if block <= 2048 else 8)
+    else:
+        _softmax_backward_loop[(rows,)](y, g, dx, cols, y.stride(0), BLOCK=4096, num_warps=8)
+    return (dx,)
+
+
 def forward(x):
     rows, cols = x.shape
     out = torch.empty_like(x)

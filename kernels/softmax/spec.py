@@ -11,6 +11,7 @@ from kernbench import KernelSpec, Tolerance
 class SoftmaxSpec(KernelSpec):
     defaults = {"rows": 1024, "cols": 1024}
     inputs = ("x",)
+    grad_inputs = ("x",)
     tolerances = {
         "float64": Tolerance(64),
         "float32": Tolerance(16),
@@ -30,6 +31,18 @@ class SoftmaxSpec(KernelSpec):
         x = inputs["x"]
         e = np.exp(x - x.max(axis=-1, keepdims=True))
         return (e / e.sum(axis=-1, keepdims=True),)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        # d/dx <softmax(x), g> = y * (g - sum_j g_j y_j), row by row
+        (y,) = self.reference(inputs, params)
+        (g,) = grad_outputs
+        return (y * (g - (g * y).sum(axis=-1, keepdims=True)),)
+
+    def backward_flops(self, params):
+        return 4.0 * params["rows"] * params["cols"]  # product, row sum, subtract, multiply
+
+    def backward_bytes(self, params, itemsize):
+        return 3.0 * params["rows"] * params["cols"] * itemsize  # read y and g, write dx
 
     def flops(self, params):
         # max, subtract, exp, sum, divide: five operations per element

@@ -12,7 +12,9 @@ from typing import Any
 
 from .spec import format_params
 
-MODES = ("forward",)
+#: forward: the output from the inputs. backward: the gradients alone, given the state a
+#: forward pass saved. forward_backward: both, as one training step pays them.
+MODES = ("forward", "backward", "forward_backward")
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,12 @@ def derive(record: dict, spec: KernelSpec, ceilings: dict) -> dict:
         return record
     params = record["params"]
     itemsize = get_format(record["dtype"]).itemsize
-    flops = float(spec.flops(params))
-    nbytes = float(spec.bytes(params, itemsize))
+    mode = record.get("mode", "forward")
+    flops = float(spec.flops(params)) if mode != "backward" else 0.0
+    nbytes = float(spec.bytes(params, itemsize)) if mode != "backward" else 0.0
+    if mode in ("backward", "forward_backward"):
+        flops += float(spec.backward_flops(params))
+        nbytes += float(spec.backward_bytes(params, itemsize))
     median = t["median_s"]
     record["flop_count"] = flops
     record["byte_count"] = nbytes

@@ -237,6 +237,9 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
                 emit(metrics.derive(failure_record(p, "skipped", skip), p.kernel.spec, ceilings))
                 continue
             if settings.isolate == "none":
+                # in-process: the family's environment (TRITON_INTERPRET, ...) must be set
+                # before its framework's first import, which happens in its first case
+                os.environ.update(family.worker_env(p.case.device))
                 record = jsonable(worker.execute(p.case, p.settings, str(p.kernel.folder),
                                                  str(p.impl.path)))
             else:

@@ -46,6 +46,10 @@ class KernelSpec:
         "bfloat16": Tolerance(4),
     }
 
+    #: inputs that receive gradients, in the order backward implementations return them;
+    #: empty for an algorithm that is not differentiable (its backward modes are unsupported)
+    grad_inputs: ClassVar[tuple[str, ...]] = ()
+
     name: str = ""  # set by discovery from the folder name
 
     # -- what subclasses implement -------------------------------------------------------
@@ -65,6 +69,36 @@ class KernelSpec:
 
     def check(self, params: Params) -> None:
         """Raise ValueError naming the parameter if this combination makes no sense."""
+
+    # -- backward (differentiable algorithms) ------------------------------------------------
+    def reference_backward(self, inputs: Mapping[str, np.ndarray], params: Params,
+                           grad_outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """float64 analytic gradients of sum_i <outputs_i, grad_outputs_i> with respect to each
+        of `grad_inputs`, in that order (a vector-Jacobian product)."""
+        raise NotImplementedError
+
+    def make_grad_outputs(self, params: Params, rng: np.random.Generator,
+                          outputs: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
+        """The cotangents fed to backward: standard normal, one per output (a scalar loss gets
+        a random scalar, not 1.0, so a gradient off by a constant factor cannot pass)."""
+        return tuple(np.asarray(rng.standard_normal(np.shape(o))) for o in outputs)
+
+    def backward_flops(self, params: Params) -> float:
+        """Flops of the backward pass alone; by default twice the forward's (the usual ratio)."""
+        return 2.0 * self.flops(params)
+
+    def backward_bytes(self, params: Params, itemsize: int) -> float:
+        """Minimum traffic of the backward pass alone: by default the forward's inputs and
+        outputs read again (saved state, cotangents) and gradients written: about twice."""
+        return 2.0 * self.bytes(params, itemsize)
+
+    def grad_tolerance(self, params: Params, dtype: str, name: str) -> Tolerance:
+        """Tolerance of the gradient of input `name`; by default the forward's."""
+        return self.tolerance(params, dtype)
+
+    @property
+    def differentiable(self) -> bool:
+        return bool(self.grad_inputs)
 
     # -- provided ------------------------------------------------------------------------
     def resolve(self, given: Params, where: str = "") -> dict[str, Any]:
@@ -129,4 +163,10 @@ def validate_spec(spec: object, path: str) -> KernelSpec:
     missing = [p for p in spec.static_params if p not in spec.defaults]
     if missing:
         raise UsageError(f"{path}: static_params {missing} are not in defaults")
+    bad = [g for g in spec.grad_inputs if g not in spec.inputs or g in spec.integer_inputs]
+    if bad:
+        raise UsageError(f"{path}: grad_inputs {bad} must be floating inputs")
+    if spec.grad_inputs and type(spec).reference_backward is KernelSpec.reference_backward:
+        raise UsageError(f"{path}: {type(spec).__name__} has grad_inputs but does not implement "
+                         f"reference_backward()")
     return spec

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import accuracy, memory, timing
 from .backends import family_of
+from .backends.base import Unsupported
 from .case import Case, CaseSettings
 from .discovery import import_backend, load_kernel
 from .dtypes import get_format
@@ -128,7 +129,12 @@ class Worker:
             reason = family.unsupported(case.backend, case.device, case.dtype)
             if reason:
                 return {**record, "status": "unsupported", "reason": reason}
-            self._measure(self.prepare(case, settings, folder, impl), record)
+            if case.mode == "forward":
+                self._measure(self.prepare(case, settings, folder, impl), record)
+            else:
+                self._measure_train(case, settings, folder, impl, record)
+        except Unsupported as exc:
+            record["status"], record["reason"] = "unsupported", str(exc)
         except Exception as exc:  # a backend that raises is recorded; the sweep goes on
             record["status"] = "failed"
             prefix = "out of memory: " if isinstance(exc, MemoryError) or "out of memory" in str(
@@ -232,6 +238,130 @@ class Worker:
             worst = next(e for e in errors if not e.passed)
             record["status"] = "failed"
             record["reason"] = f"inaccurate: output {worst.name}: {worst.reason}"
+            record["flags"].append("inaccurate")
+
+    def _measure_train(self, case: Case, settings: CaseSettings, folder: str, impl: str,
+                       record: dict) -> None:
+        """`backward` and `forward_backward` modes: gradients checked against the spec's
+        analytic float64 reference, then timed (backward alone, given a saved forward state;
+        or the whole step), and the saved state's bytes recorded."""
+        family = family_of(case.backend)
+        spec = self.kernel(folder).spec
+        if not spec.differentiable:
+            raise Unsupported(f"{spec.name} is not differentiable (its spec has no grad_inputs)")
+        if family.name not in self._ready:
+            family.setup(self.threads)
+            self._ready.add(family.name)
+        module = self.module(impl)
+        params, dev, dtype = case.param_dict, case.device, case.dtype
+        trainer = family.prepare_train(case.backend, module, spec.static_kwargs(params), dev,
+                                       spec)
+        grads_of = set(spec.grad_inputs)
+
+        def convert(inputs: dict) -> tuple:
+            return tuple(family.to_backend_train(inputs[k], dtype, dev, k in grads_of)
+                         for k in spec.inputs)
+
+        def seen(inputs: dict, args: tuple) -> dict:
+            return {k: (inputs[k] if k in spec.integer_inputs else family.to_numpy(a)[0])
+                    for k, a in zip(spec.inputs, args)}
+
+        def draw(n: int) -> tuple[dict, tuple, dict, Any, tuple, tuple]:
+            """Inputs, their conversion, the forward state, cotangents (float64 and backend)."""
+            inputs = spec.make_inputs(params, case_seed(case, settings.seed, n))
+            args = convert(inputs)
+            state = trainer.state(*args)
+            outs = [family.to_numpy(o) for o in trainer.outputs(state)]
+            cot64 = spec.make_grad_outputs(params, case_seed(case, settings.seed, n + 10),
+                                           tuple(o for o, _ in outs))
+            cot = tuple(family.to_backend(np.asarray(c), stored, dev)
+                        for c, (_, stored) in zip(cot64, outs))
+            cot_seen = tuple(family.to_numpy(c)[0] for c in cot)
+            return inputs, args, seen(inputs, args), state, cot, cot_seen
+
+        def check(seen_inputs, cot_seen, grads) -> list[accuracy.OutputError]:
+            refs = spec.reference_backward(seen_inputs, params, cot_seen)
+            if len(grads) != len(spec.grad_inputs):
+                raise ValueError(f"backward returned {len(grads)} gradients, the spec names "
+                                 f"{len(spec.grad_inputs)}: {', '.join(spec.grad_inputs)}")
+            errors = []
+            for name, g, r in zip(spec.grad_inputs, grads, refs):
+                got, stored = family.to_numpy(g)
+                stored = stored if stored in ("float64", "float32", "float16", "bfloat16") \
+                    else dtype
+                bound = spec.grad_tolerance(params, stored, name).bound(stored)
+                errors.append(accuracy.compare(f"d_{name}", got, r, stored, bound))
+            return errors
+
+        t0 = time.perf_counter()
+        inputs_a, args_a, seen_a, state_a, cot_a, cot_seen_a = draw(0)
+        family.synchronize(dev)
+        t1 = time.perf_counter()
+        grads_a = trainer.backward(state_a, *cot_a)
+        family.synchronize(dev)
+        record["compile_s"] = time.perf_counter() - t0
+        record["compile"] = {"forward_s": t1 - t0, "backward_s": time.perf_counter() - t1}
+        errors = check(seen_a, cot_seen_a, grads_a)
+        del grads_a, state_a
+
+        itemsize = get_format(dtype).itemsize
+        gpu = family.is_gpu(dev)
+        copies = 1 if gpu else n_copies(spec.input_bytes(inputs_a, itemsize), settings)
+        if case.mode == "backward":
+            call = trainer.backward
+            argsets = []
+            for _ in range(copies):
+                args = convert(inputs_a)
+                argsets.append((trainer.state(*args), *cot_a))
+        else:
+            call = trainer.forward_backward
+            argsets = [(*convert(inputs_a), *cot_a) for _ in range(copies)]
+        block = family.make_block(call, argsets, dev, settings)
+        warmup_s = settings.warmup_s
+        if gpu:
+            from .gpu_timing import warm_until_settled
+
+            record["clocks_settled"] = warm_until_settled(block, min_s=settings.warmup_s)
+            warmup_s = 0.0
+        measurement = timing.measure(
+            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
+            min_samples=settings.min_samples, max_samples=settings.max_samples,
+            warmup_s=warmup_s)
+        del argsets, block
+        record["time"] = measurement.to_dict()
+        record["input_copies"] = copies
+
+        inputs_b, args_b, seen_b, state_b, cot_b, cot_seen_b = draw(1)
+        grads_b = trainer.forward_backward(*convert(inputs_b), *cot_b)
+        errors_b = check(seen_b, cot_seen_b, grads_b)
+        del grads_b
+        errors = [max(pair, key=lambda e: (not e.passed, _finite(e.rel_l2)))
+                  for pair in zip(errors, errors_b)]
+        record["accuracy"] = accuracy.summarize(errors)
+
+        if settings.memory:
+            method = family.memory_method(dev)
+            if method == "jax.memory_analysis":
+                method = "rss"  # the vjp pair is two executables; the process peak covers both
+            if case.mode == "backward":
+                peak = memory.measure_peak(method, lambda: trainer.backward(state_b, *cot_b),
+                                           device=dev)
+            else:
+                args_m = convert(inputs_b)
+                peak = memory.measure_peak(method,
+                                           lambda: trainer.forward_backward(*args_m, *cot_b),
+                                           device=dev)
+            grad_bytes = sum(int(np.asarray(seen_b[g]).size) for g in spec.grad_inputs) * itemsize
+            record["memory"] = {"peak_bytes": peak, "method": method,
+                                "output_bytes": grad_bytes,
+                                "saved_bytes": trainer.saved_bytes(*convert(inputs_b)),
+                                "io_bytes": spec.input_bytes(inputs_b, itemsize) + grad_bytes}
+        if record["accuracy"]["passed"]:
+            record["status"] = "ok"
+        else:
+            worst = next(e for e in errors if not e.passed)
+            record["status"] = "failed"
+            record["reason"] = f"inaccurate: gradient {worst.name}: {worst.reason}"
             record["flags"].append("inaccurate")
 
     @staticmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -97,9 +98,94 @@ class Family:
 
         return make_block(call, argsets, lambda: self.synchronize(device))
 
+    def prepare_train(self, backend: str, module: Any, static_kwargs: dict, device: str,
+                      spec: Any) -> Trainer:
+        """The Trainer for backward modes; raises Unsupported with the reason."""
+        return HandWrittenTrainer(module, static_kwargs, len(spec.inputs),
+                                  lambda: self.synchronize(device))
+
+    def to_backend_train(self, array: np.ndarray, dtype: str, device: str, grad: bool) -> Any:
+        """An input for a backward mode (`grad`: it receives a gradient)."""
+        return self.to_backend(array, dtype, device)
+
     def flags(self, backend: str, device: str) -> list[str]:
         """Flags every record of this backend carries (e.g. `interpreted`)."""
         return []
+
+
+class Unsupported(Exception):
+    """This case cannot run on this backend, for the reason given (recorded `unsupported`)."""
+
+
+class Trainer:
+    """Backward modes for one case. `state(*args)` runs the forward pass and keeps what the
+    backward pass needs (not timed in `backward` mode); `backward(state, *cotangents)` returns
+    the gradients of `spec.grad_inputs` in order; `forward_backward(*args, *cotangents)` does
+    both, as a training step does; `outputs(state)` gives the forward outputs (a tuple);
+    `saved_bytes(*args)` the bytes of the saved state (None where it cannot be seen)."""
+
+    def state(self, *args: Any) -> Any:
+        raise NotImplementedError
+
+    def outputs(self, state: Any) -> tuple:
+        raise NotImplementedError
+
+    def backward(self, state: Any, *cotangents: Any) -> tuple:
+        raise NotImplementedError
+
+    def forward_backward(self, *args_and_cotangents: Any) -> tuple:
+        raise NotImplementedError
+
+    def saved_bytes(self, *args: Any) -> int | None:
+        return None
+
+
+def _as_tuple(out: Any) -> tuple:
+    return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+
+def nbytes(obj: Any) -> int:
+    """Bytes of every array in a (nested) container: NumPy, torch or anything with nbytes."""
+    if isinstance(obj, dict):
+        return sum(nbytes(v) for v in obj.values())
+    if isinstance(obj, (tuple, list)):
+        return sum(nbytes(v) for v in obj)
+    size = getattr(obj, "nbytes", None)
+    return int(size) if isinstance(size, (int, np.integer)) else 0
+
+
+class HandWrittenTrainer(Trainer):
+    """A backend file's own `forward_train(*inputs, **static) -> (outputs, saved)` and
+    `backward(saved, *cotangents, **static) -> grads`: how NumPy, numba and Triton
+    implementations state exactly what they save."""
+
+    def __init__(self, module: Any, static_kwargs: dict, n_inputs: int,
+                 synchronize: Callable[[], None] = lambda: None):
+        missing = [f for f in ("forward_train", "backward") if not callable(
+            getattr(module, f, None))]
+        if missing:
+            raise Unsupported(f"{Path(module.__file__).name} has no hand-written backward "
+                              f"(needs {' and '.join(missing)})")
+        self.fwd, self.bwd = module.forward_train, module.backward
+        self.static, self.n = static_kwargs, n_inputs
+        self.sync = synchronize
+
+    def state(self, *args):
+        out, saved = self.fwd(*args, **self.static)
+        return _as_tuple(out), saved
+
+    def outputs(self, state):
+        return state[0]
+
+    def backward(self, state, *cotangents):
+        return _as_tuple(self.bwd(state[1], *cotangents, **self.static))
+
+    def forward_backward(self, *a):
+        _, saved = self.fwd(*a[:self.n], **self.static)
+        return _as_tuple(self.bwd(saved, *a[self.n:], **self.static))
+
+    def saved_bytes(self, *args):
+        return nbytes(self.fwd(*args, **self.static)[1])
 
 
 def file_source(family: Family) -> str:

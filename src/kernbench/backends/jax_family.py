@@ -56,7 +56,7 @@ class JaxFamily(Family):
         import jax.numpy as jnp
 
         if array.dtype.kind in "iub":
-            host = np.ascontiguousarray(array)
+            host = np.require(array, requirements="C").copy()
         else:
             host = np.asarray(array, dtype=np.float64)
             host = host.astype(jnp.dtype(dtype))
@@ -101,5 +101,71 @@ class JaxFamily(Family):
                                 synchronize=lambda: None,
                                 flush=flush if getattr(settings, "l2_flush", True) else None)
 
+    def prepare_train(self, backend, module, static_kwargs, device, spec):
+        return VjpTrainer(module.forward, static_kwargs, [spec.inputs.index(g)
+                                                          for g in spec.grad_inputs],
+                          len(spec.inputs))
+
     def memory_method(self, device):
         return "jax.memory_analysis"
+
+
+class VjpTrainer:
+    """jax_jit backward: `jax.vjp` under `jax.jit`. The forward returns its outputs and the
+    VJP function (a pytree holding the residuals XLA chose to save), which a second jitted
+    function applies to the cotangents: `backward` mode times only that application."""
+
+    def __init__(self, forward, static_kwargs, grad_index: list[int], n_inputs: int):
+        import functools
+
+        import jax
+
+        fn = functools.partial(forward, **static_kwargs) if static_kwargs else forward
+        self.index, self.n = grad_index, n_inputs
+
+        def vjp(*args):
+            def on_grads(*diff):
+                full = list(args)
+                for i, d in zip(grad_index, diff):
+                    full[i] = d
+                return fn(*full)
+
+            return jax.vjp(on_grads, *(args[i] for i in grad_index))
+
+        self._fwd = jax.jit(vjp)
+        self._apply = jax.jit(lambda vjp_fn, g: vjp_fn(g))
+        self._fb = jax.jit(lambda args, g: vjp(*args)[1](g))
+
+    @staticmethod
+    def _cot(outputs_like, cotangents):
+        return cotangents if isinstance(outputs_like, (tuple, list)) else cotangents[0]
+
+    def state(self, *args):
+        import jax
+
+        out, vjp_fn = jax.block_until_ready(self._fwd(*args))
+        return out, vjp_fn
+
+    def outputs(self, state):
+        out = state[0]
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+    def backward(self, state, *cotangents):
+        import jax
+
+        return tuple(jax.block_until_ready(self._apply(state[1],
+                                                       self._cot(state[0], cotangents))))
+
+    def forward_backward(self, *a):
+        import jax
+
+        cot = a[self.n:]
+        g = cot if len(cot) > 1 else cot[0]
+        return tuple(jax.block_until_ready(self._fb(tuple(a[:self.n]), g)))
+
+    def saved_bytes(self, *args):
+        import jax
+
+        _, vjp_fn = self._fwd(*args)
+        return int(sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(vjp_fn)
+                       if hasattr(leaf, "nbytes")))

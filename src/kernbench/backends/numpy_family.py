@@ -21,9 +21,10 @@ class NumpyFamily(Family):
         return super().unsupported(backend, device, dtype)
 
     def to_backend(self, array, dtype, device):
+        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d)
         if array.dtype.kind in "iub":
-            return np.ascontiguousarray(array)
-        return np.ascontiguousarray(array, dtype=dtype)
+            return np.require(array, requirements="C").copy()
+        return np.require(array, dtype=dtype, requirements="C").copy()
 
     def to_numpy(self, out):
         out = np.asarray(out)

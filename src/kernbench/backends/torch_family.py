@@ -50,7 +50,7 @@ class TorchFamily(Family):
     def to_backend(self, array, dtype, device):
         import torch
 
-        t = torch.from_numpy(np.ascontiguousarray(array))
+        t = torch.from_numpy(np.require(array, requirements="C").copy())
         if array.dtype.kind in "iub":
             return t.to(device)
         return t.to(device=device, dtype=self.torch_dtype(dtype)).contiguous()
@@ -79,6 +79,15 @@ class TorchFamily(Family):
             import torch
 
             torch.cuda.synchronize(device)
+
+    def to_backend_train(self, array, dtype, device, grad):
+        t = self.to_backend(array, dtype, device)
+        return t.requires_grad_() if grad else t
+
+    def prepare_train(self, backend, module, static_kwargs, device, spec):
+        fn = self.prepare(backend, module.forward, static_kwargs, device)
+        index = [spec.inputs.index(g) for g in spec.grad_inputs]
+        return AutogradTrainer(fn, index, len(spec.inputs))
 
     def make_block(self, call, argsets, device, settings):
         if not is_cuda(device):
@@ -134,3 +143,52 @@ class TorchFamily(Family):
             "graph_breaks": int(sum(counters["graph_break"].values())),
             "recompiles": int(sum(counters["recompiles"].values())),
         }
+
+
+class AutogradTrainer:
+    """torch_eager / torch_compile backward: autograd through the (compiled) forward. In
+    `backward` mode the graph is kept (retain_graph) and only torch.autograd.grad is timed."""
+
+    def __init__(self, fn, grad_index: list[int], n_inputs: int):
+        self.fn, self.index, self.n = fn, grad_index, n_inputs
+
+    def _outs(self, out):
+        return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+    def state(self, *args):
+        return self._outs(self.fn(*args)), [args[i] for i in self.index]
+
+    def outputs(self, state):
+        return state[0]
+
+    def backward(self, state, *cotangents):
+        import torch
+
+        outs, leaves = state
+        return torch.autograd.grad(outs, leaves, cotangents, retain_graph=True)
+
+    def forward_backward(self, *a):
+        import torch
+
+        args = a[:self.n]
+        outs = self._outs(self.fn(*args))
+        return torch.autograd.grad(outs, [args[i] for i in self.index], a[self.n:])
+
+    def saved_bytes(self, *args):
+        """Bytes of the tensors autograd saves for backward (each storage once), seen through
+        saved_tensors_hooks."""
+        import torch
+
+        seen: dict[int, int] = {}
+
+        def pack(t):
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+            return t
+
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                self.fn(*args)
+        except Exception:  # some compiled graphs refuse hooks: then the figure is unknown
+            return None
+        return sum(seen.values())

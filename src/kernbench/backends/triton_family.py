@@ -25,6 +25,15 @@ class TritonFamily(TorchFamily):
     def prepare(self, backend, fn, static_kwargs, device):
         return lambda *args: fn(*args, **static_kwargs)
 
+    def prepare_train(self, backend, module, static_kwargs, device, spec):
+        from .base import HandWrittenTrainer
+
+        return HandWrittenTrainer(module, static_kwargs, len(spec.inputs),
+                                  lambda: self.synchronize(device))
+
+    def to_backend_train(self, array, dtype, device, grad):
+        return self.to_backend(array, dtype, device)
+
     def reset_compile_counters(self, backend):
         pass
 
