@@ -193,24 +193,9 @@ class Worker:
             family.reset_compile_counters(case.backend)
 
         itemsize = get_format(dtype).itemsize
-        gpu = family.is_gpu(dev)
-        # on a GPU the L2 is flushed before every call instead of rotating copies
-        copies = 1 if gpu else n_copies(spec.input_bytes(inputs_a, itemsize), settings)
-        argsets = [convert(inputs_a) for _ in range(copies)]
-        block = family.make_block(prepared, argsets, dev, settings)
-        warmup_s = settings.warmup_s
-        if gpu:
-            from .gpu_timing import warm_until_settled
-
-            record["clocks_settled"] = warm_until_settled(block, min_s=settings.warmup_s)
-            warmup_s = 0.0
-        measurement = timing.measure(
-            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
-            min_samples=settings.min_samples, max_samples=settings.max_samples,
-            warmup_s=warmup_s)
-        del argsets, block
-        record["time"] = measurement.to_dict()
-        record["input_copies"] = copies
+        copies = self._copies(family, dev, spec, inputs_a, itemsize, settings)
+        self._time(family, prepared, [convert(inputs_a) for _ in range(copies)], dev, settings,
+                   record)
         if case.backend == "torch_compile":
             info = family.compile_info(case.backend) or {}
             record["compile"]["recompiles"] += info.get("graphs", 0) + info.get("recompiles", 0)
@@ -219,8 +204,7 @@ class Worker:
         args_b = convert(inputs_b)
         seen_b = as_seen(inputs_b, args_b)
         errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype)
-        errors = [max(pair, key=lambda e: (not e.passed, _finite(e.rel_l2)))
-                  for pair in zip(errors, errors_b)]
+        errors = self._worst_of(errors, errors_b)
         record["accuracy"] = accuracy.summarize(errors)
 
         if settings.memory:
@@ -232,13 +216,7 @@ class Worker:
             record["memory"] = {"peak_bytes": peak, "method": method,
                                 "output_bytes": out_bytes,
                                 "io_bytes": spec.input_bytes(inputs_b, itemsize) + out_bytes}
-        if record["accuracy"]["passed"]:
-            record["status"] = "ok"
-        else:
-            worst = next(e for e in errors if not e.passed)
-            record["status"] = "failed"
-            record["reason"] = f"inaccurate: output {worst.name}: {worst.reason}"
-            record["flags"].append("inaccurate")
+        self._verdict(record, errors, "output")
 
     def _measure_train(self, case: Case, settings: CaseSettings, folder: str, impl: str,
                        record: dict) -> None:
@@ -305,38 +283,21 @@ class Worker:
         del grads_a, state_a
 
         itemsize = get_format(dtype).itemsize
-        gpu = family.is_gpu(dev)
-        copies = 1 if gpu else n_copies(spec.input_bytes(inputs_a, itemsize), settings)
-        if case.mode == "backward":
+        copies = self._copies(family, dev, spec, inputs_a, itemsize, settings)
+        if case.mode == "backward":  # each copy carries its own saved forward state
             call = trainer.backward
-            argsets = []
-            for _ in range(copies):
-                args = convert(inputs_a)
-                argsets.append((trainer.state(*args), *cot_a))
+            argsets = [(trainer.state(*convert(inputs_a)), *cot_a) for _ in range(copies)]
         else:
             call = trainer.forward_backward
             argsets = [(*convert(inputs_a), *cot_a) for _ in range(copies)]
-        block = family.make_block(call, argsets, dev, settings)
-        warmup_s = settings.warmup_s
-        if gpu:
-            from .gpu_timing import warm_until_settled
-
-            record["clocks_settled"] = warm_until_settled(block, min_s=settings.warmup_s)
-            warmup_s = 0.0
-        measurement = timing.measure(
-            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
-            min_samples=settings.min_samples, max_samples=settings.max_samples,
-            warmup_s=warmup_s)
-        del argsets, block
-        record["time"] = measurement.to_dict()
-        record["input_copies"] = copies
+        self._time(family, call, argsets, dev, settings, record)
+        del argsets
 
         inputs_b, args_b, seen_b, state_b, cot_b, cot_seen_b = draw(1)
         grads_b = trainer.forward_backward(*convert(inputs_b), *cot_b)
         errors_b = check(seen_b, cot_seen_b, grads_b)
         del grads_b
-        errors = [max(pair, key=lambda e: (not e.passed, _finite(e.rel_l2)))
-                  for pair in zip(errors, errors_b)]
+        errors = self._worst_of(errors, errors_b)
         record["accuracy"] = accuracy.summarize(errors)
 
         if settings.memory:
@@ -356,13 +317,48 @@ class Worker:
                                 "output_bytes": grad_bytes,
                                 "saved_bytes": trainer.saved_bytes(*convert(inputs_b)),
                                 "io_bytes": spec.input_bytes(inputs_b, itemsize) + grad_bytes}
+        self._verdict(record, errors, "gradient")
+
+    @staticmethod
+    def _copies(family, dev, spec, inputs, itemsize, settings) -> int:
+        """How many input copies the timed loop rotates through (1 on a GPU: its L2 is
+        flushed before every call instead)."""
+        if family.is_gpu(dev):
+            return 1
+        return n_copies(spec.input_bytes(inputs, itemsize), settings)
+
+    @staticmethod
+    def _time(family, call, argsets, dev, settings, record) -> None:
+        """Warm up (on a GPU until clocks settle), then sample; adds `time` to the record."""
+        block = family.make_block(call, argsets, dev, settings)
+        warmup_s = settings.warmup_s
+        if family.is_gpu(dev):
+            from .gpu_timing import warm_until_settled
+
+            record["clocks_settled"] = warm_until_settled(block, min_s=settings.warmup_s)
+            warmup_s = 0.0
+        measurement = timing.measure(
+            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
+            min_samples=settings.min_samples, max_samples=settings.max_samples,
+            warmup_s=warmup_s)
+        record["time"] = measurement.to_dict()
+        record["input_copies"] = len(argsets)
+
+    @staticmethod
+    def _worst_of(first: list, second: list) -> list:
+        """Per output, the worse of two checks (input draws A and B)."""
+        return [max(pair, key=lambda e: (not e.passed, _finite(e.rel_l2)))
+                for pair in zip(first, second)]
+
+    @staticmethod
+    def _verdict(record: dict, errors: list, what: str) -> None:
         if record["accuracy"]["passed"]:
             record["status"] = "ok"
-        else:
-            worst = next(e for e in errors if not e.passed)
-            record["status"] = "failed"
-            record["reason"] = f"inaccurate: gradient {worst.name}: {worst.reason}"
-            record["flags"].append("inaccurate")
+            return
+        worst = next(e for e in errors if not e.passed)
+        record["status"] = "failed"
+        record["reason"] = f"inaccurate: {what} {worst.name}: {worst.reason}"
+        record["flags"].append("inaccurate")
 
     @staticmethod
     def _errors(spec, params, seen, out, family, dtype) -> tuple[list[accuracy.OutputError], int]:
