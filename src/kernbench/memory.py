@@ -6,6 +6,9 @@
   the RSS before the call. Coarse (pages, allocator caching), but sees every allocation.
 - `torch.cuda`: the CUDA caching allocator's peak statistics, reset before the call.
 - `jax.memory_analysis`: XLA's compiled plan (temporaries + outputs), exact for what XLA allocates.
+- `cupy.mempool`: CuPy's memory pool emptied before the call; the pool's size after it is the
+  most it had to hold at once (freed blocks are cached and reused, not returned), rounded to
+  its 512-byte blocks.
 
 Every record names its method; figures from different methods are not interchangeable.
 """
@@ -78,6 +81,22 @@ def peak_torch_cuda(call: Callable[[], Any], device: str) -> int:
     return max(0, peak - base)
 
 
+def peak_cupy_pool(call: Callable[[], Any], device: str) -> int:
+    import cupy
+
+    index = int(device.split(":")[1]) if ":" in device else 0
+    with cupy.cuda.Device(index):
+        pool = cupy.get_default_memory_pool()
+        cupy.cuda.Device(index).synchronize()
+        pool.free_all_blocks()
+        base = pool.used_bytes()
+        out = call()
+        cupy.cuda.Device(index).synchronize()
+        peak = pool.total_bytes()
+        del out
+    return max(0, peak - base)
+
+
 def jax_memory_analysis(jitted: Any, args: tuple) -> int | None:
     compiled = jitted.lower(*args).compile()
     stats = compiled.memory_analysis()
@@ -97,4 +116,6 @@ def measure_peak(method: str, call: Callable[[], Any], *, device: str = "cpu",
         return peak_torch_cuda(call, device)
     if method == "jax.memory_analysis":
         return jax_memory_analysis(prepared.jitted, args)
+    if method == "cupy.mempool":
+        return peak_cupy_pool(call, device)
     raise ValueError(f"unknown memory method {method!r}")
