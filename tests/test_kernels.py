@@ -32,7 +32,7 @@ def test_smoke_covers_every_kernel_and_implementation(kernels):
                 assert (backend, impl.path) in planned, f"{impl.path} ({backend}) not in smoke"
 
 
-@pytest.mark.parametrize("case_id", sorted(CASES))
+@pytest.mark.parametrize("case_id", sorted(CASES), ids=str)  # full ids: `-k adamw_step` works
 def test_case_is_ok_and_accurate(case_id, worker):
     p = CASES[case_id]
     record = worker.execute(p.case, FAST, str(p.kernel.folder), str(p.impl.path))

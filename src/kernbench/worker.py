@@ -66,6 +66,13 @@ def case_seed(case: Case, seed: int, draw: int) -> np.random.Generator:
     return np.random.default_rng([seed, draw, int.from_bytes(digest[:8], "little")])
 
 
+def seen_inputs(spec, family, inputs: dict, args: tuple) -> dict:
+    """Each input as the backend received it, as a float64 NumPy copy (integer inputs as drawn)."""
+    return {k: (inputs[k] if k in spec.integer_inputs
+                else np.array(family.to_numpy(a)[0], dtype=np.float64, copy=True))
+            for k, a in zip(spec.inputs, args)}
+
+
 class PreparedCase:
     """A case made ready to call: its family, spec, wrapped callable and first inputs."""
 
@@ -89,9 +96,10 @@ class PreparedCase:
                      for k in self.spec.inputs)
 
     def as_seen(self, inputs: dict, args: tuple) -> dict:
-        """The inputs as the backend holds them (rounded to dtype), back in float64."""
-        return {k: (inputs[k] if k in self.spec.integer_inputs else self.family.to_numpy(a)[0])
-                for k, a in zip(self.spec.inputs, args)}
+        """The inputs as the backend holds them (rounded to dtype), back in float64: a copy,
+        never a view (a float64 CPU tensor converts without copying, and an in-place kernel
+        would then change the reference's inputs under it)."""
+        return seen_inputs(self.spec, self.family, inputs, args)
 
     def sync(self) -> None:
         self.family.synchronize(self.case.device)
@@ -241,8 +249,7 @@ class Worker:
                          for k in spec.inputs)
 
         def seen(inputs: dict, args: tuple) -> dict:
-            return {k: (inputs[k] if k in spec.integer_inputs else family.to_numpy(a)[0])
-                    for k, a in zip(spec.inputs, args)}
+            return seen_inputs(spec, family, inputs, args)
 
         def draw(n: int) -> tuple[dict, tuple, dict, Any, tuple, tuple]:
             """Inputs, their conversion, the forward state, cotangents (float64 and backend)."""
