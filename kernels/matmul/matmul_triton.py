@@ -12,6 +12,7 @@ import triton.language as tl
 
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
+# bf16/fp16 run on the tensor cores (wgmma): large tiles, deep pipelines.
 _CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_K": 64, "GROUP_M": 8}, num_stages=3,
                   num_warps=8),
@@ -60,7 +61,22 @@ def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk
              acc.to(c_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
+# float32/float64 with IEEE products run on the FMA units: an accumulator of BLOCK_M x BLOCK_N
+# registers per program, so the tensor-core tiles above spill (compiled for sm_90: 128x256 and
+# 128x128 needed 255 registers and 5.8 KB of stack). Smaller tiles keep everything in registers.
+_CONFIGS_FMA = [
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, num_stages=3,
+                  num_warps=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, num_stages=3,
+                  num_warps=8),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}, num_stages=3,
+                  num_warps=8),
+    triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_M": 8}, num_stages=4,
+                  num_warps=4),
+]
+
 _autotuned = triton.autotune(configs=_CONFIGS, key=["M", "N", "K"])(_matmul_kernel)
+_autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=["M", "N", "K"])(_matmul_kernel)
 
 
 def forward(a, b):
@@ -79,7 +95,7 @@ def forward(a, b):
         def grid(meta):
             return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
 
-        _autotuned[grid](*args, UPCAST=upcast, IEEE=ieee)
+        (_autotuned_fma if ieee else _autotuned)[grid](*args, UPCAST=upcast, IEEE=ieee)
     return c
 
 

@@ -24,9 +24,9 @@ INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 _CONFIGS = [
     triton.Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 32}, num_stages=3, num_warps=8),
-    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=4, num_warps=4),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}, num_stages=4, num_warps=4),
-    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_stages=4, num_warps=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=4, num_warps=8),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}, num_stages=4, num_warps=8),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=4, num_warps=4),
 ]
 
 
@@ -48,17 +48,18 @@ def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym,
         kmask = kk < K
         mu = tl.load(mu_ptr + kk, mask=kmask, other=0.0).to(ct)
         xmask = (rm[:, None] < M) & kmask[None, :]
-        ymask = (rn[:, None] < N) & kmask[None, :]
+        ymask = kmask[:, None] & (rn[None, :] < N)
         x = tl.load(x_ptr + rm[:, None] * stride_xm + kk[None, :], mask=xmask, other=0.0)
-        y = tl.load(y_ptr + rn[:, None] * stride_ym + kk[None, :], mask=ymask, other=0.0)
+        # y loaded as a [BLOCK_K, BLOCK_N] tile: the dot's right operand, no transpose in registers
+        y = tl.load(y_ptr + rn[None, :] * stride_ym + kk[:, None], mask=ymask, other=0.0)
         xc = tl.where(xmask, x.to(ct) - mu[None, :], 0.0)
-        yc = tl.where(ymask, y.to(ct) - mu[None, :], 0.0)
+        yc = tl.where(ymask, y.to(ct) - mu[:, None], 0.0)
         xsq += tl.sum(xc * xc, axis=1)
-        ysq += tl.sum(yc * yc, axis=1)
+        ysq += tl.sum(yc * yc, axis=0)
         if IEEE:
-            acc += tl.dot(xc, tl.trans(yc), input_precision="ieee")
+            acc += tl.dot(xc, yc, input_precision="ieee")
         else:
-            acc += tl.dot(xc, tl.trans(yc))
+            acc += tl.dot(xc, yc)
     d2 = xsq[:, None] + ysq[None, :] - 2.0 * acc
     d2 = tl.maximum(d2, 0.0)
     omask = (rm[:, None] < M) & (rn[None, :] < N)
@@ -66,7 +67,17 @@ def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym,
              mask=omask)
 
 
+# float32/float64 inputs: IEEE products on the FMA units hold the whole accumulator tile in
+# registers; the tensor-core tiles above spilled there (compiled for sm_90), so smaller ones.
+_CONFIGS_FMA = [
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=3, num_warps=4),
+    triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=3, num_warps=8),
+    triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}, num_stages=3, num_warps=8),
+    triton.Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 32}, num_stages=4, num_warps=4),
+]
+
 _autotuned = triton.autotune(configs=_CONFIGS, key=["M", "N", "K"])(_sqdist_kernel)
+_autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=["M", "N", "K"])(_sqdist_kernel)
 
 
 def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -85,5 +96,5 @@ def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         def grid(meta):
             return (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]))
 
-        _autotuned[grid](*args, IEEE=ieee)
+        (_autotuned_fma if ieee else _autotuned)[grid](*args, IEEE=ieee)
     return out
