@@ -22,6 +22,30 @@ $(STAMP): pyproject.toml constraints.txt
 bench: install
 	$(VENV)/bin/kernbench run $(SUITE) -o $(RESULTS)
 	$(VENV)/bin/kernbench show $(RESULTS)
+	$(VENV)/bin/kernbench report $(RESULTS) -o $(REPORT)
+
+# The HTML report of RESULTS (make report RESULTS="base.jsonl head.jsonl" compares them).
+report: install
+	$(VENV)/bin/kernbench report $(RESULTS) -o $(REPORT)
+
+# The regression gate: run GATE_SUITE now and compare it with the committed baseline for this
+# machine's fingerprint (results/baselines/<fingerprint>/<suite>.jsonl). Exit 1 on a regression
+# or a failed exact gate, 3 when no baseline matches this machine. In CI prefer A/B mode:
+#   kernbench ab suites/smoke.toml --base origin/main
+GATE_SUITE ?= suites/smoke.toml
+GATE_RESULTS ?= results/gate-current.jsonl
+gate: install
+	$(VENV)/bin/kernbench run $(GATE_SUITE) -o $(GATE_RESULTS) --no-progress
+	$(VENV)/bin/kernbench gate --current $(GATE_RESULTS) --markdown results/gate-summary.md
+
+# Profile one case in steady state (artifacts and profile.json under results/profiles/):
+#   make profile CASE=softmax/torch_eager/cpu/float32/forward/rows=4096,cols=4096
+#   make profile CASE=... PROFILE_ARGS="--calls 20 --threads 1"
+# then `tensorboard --logdir results/profiles` for torch cases (PyTorch Profiler tab).
+CASE ?=
+PROFILE_ARGS ?=
+profile: install
+	$(VENV)/bin/kernbench profile '$(CASE)' $(PROFILE_ARGS)
 
 test: install
 	$(PY) -m pytest

@@ -45,18 +45,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allocator", default=None, metavar="TUNABLES",
                    help="GLIBC_TUNABLES for the workers ('' for glibc's defaults)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile each measured case (small suites): results/profiles/")
 
     p = sub.add_parser("show", help="print a results file as a table")
     p.add_argument("results")
     p.add_argument("--markdown", action="store_true")
+    p.add_argument("--reference", metavar="BACKEND",
+                   help="speedups are over this backend (default numpy)")
+
+    p = sub.add_parser("report", help="write a self-contained HTML report of results files "
+                                      "(two or more: compare mode, each against the first)")
+    p.add_argument("results", nargs="+")
+    p.add_argument("-o", "--output", metavar="HTML",
+                   help="default reports/<name of the last results file>.html")
+    p.add_argument("--reference", metavar="BACKEND",
+                   help="speedups are over this backend (default numpy)")
+    p.add_argument("--no-plots", action="store_true", help="tables only (faster)")
+    p.add_argument("--allow-foreign", action="store_true",
+                   help="compare mode: timing verdicts even across machines or settings")
 
     p = sub.add_parser("merge", help="join shard results files of one sweep")
     p.add_argument("results", nargs="+")
     p.add_argument("-o", "--output", required=True)
 
+    p = sub.add_parser("profile", help="profile one case in steady state: where its time goes")
+    p.add_argument("case_id", nargs="?", metavar="CASE_ID",
+                   help="e.g. softmax/torch_eager/cpu/float32/forward/rows=64,cols=128")
+    p.add_argument("--kernel")
+    p.add_argument("--backend", help="e.g. torch_compile or torch_eager:manual")
+    p.add_argument("--dtype", default="float32")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--params", default="", metavar="K=V,...", help="unset ones take defaults")
+    p.add_argument("--kernels", action="append", default=[], metavar="DIR")
+    p.add_argument("-o", "--out", default="results/profiles", metavar="DIR",
+                   help="profiles folder, also tensorboard's logdir (default results/profiles)")
+    p.add_argument("--calls", type=int, help="calls to profile (default: ~0.25 s worth, 5-100)")
+    p.add_argument("--threads", type=int, help="threads for every pool (default: all cores)")
+    p.add_argument("--top", type=int, default=10, help="operations to list")
+    p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    p.add_argument("--ncu", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nsight Compute on CUDA cases (default: when ncu is installed)")
+
     p = sub.add_parser("calibrate", help="measure this machine's ceilings")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true", help="measure even if cached")
+
+    from . import gate_cli  # gate, ab, baseline save, export
+
+    gate_cli.add_parsers(sub)
     return parser
 
 
@@ -72,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    from . import gate_cli
+
+    if args.command in gate_cli.COMMANDS:
+        return gate_cli.dispatch(args)
     if args.command == "list":
         from .listing import listing
 
@@ -85,16 +126,33 @@ def dispatch(args: argparse.Namespace) -> int:
             device=tuple(args.device), threads=args.threads, isolate=args.isolate,
             calibrate=args.calibrate, progress=not args.no_progress,
             allocator=args.allocator, resume=args.resume, shard=args.shard,
-            dry_run=args.dry_run,
+            dry_run=args.dry_run, profile=args.profile,
             memory_limit=int(args.memory_limit * 2**30) if args.memory_limit else None))
     elif args.command == "show":
         from .show import table
 
-        print(table(args.results, markdown=args.markdown))
+        print(table(args.results, markdown=args.markdown, reference=args.reference))
+    elif args.command == "report":
+        from pathlib import Path
+
+        from .report import write_report
+
+        output = args.output or f"reports/{Path(args.results[-1]).stem}.html"
+        path = write_report(args.results, output, reference=args.reference,
+                            figures=not args.no_plots, allow_foreign=args.allow_foreign)
+        print(f"report: {path}")
     elif args.command == "merge":
         from .merge import merge
 
         print(merge(args.results, args.output))
+    elif args.command == "profile":
+        from .profile import ProfileOptions, execute_profile
+
+        return execute_profile(ProfileOptions(
+            case_id=args.case_id, kernel=args.kernel, backend=args.backend, dtype=args.dtype,
+            device=args.device, params=args.params, kernels_dirs=tuple(args.kernels),
+            root=args.out, calls=args.calls, threads=args.threads, top=args.top,
+            timeout_s=args.timeout, ncu=args.ncu))
     elif args.command == "calibrate":
         import os
 

@@ -117,8 +117,10 @@ def fingerprint(mach: dict, soft: dict) -> str:
     """What makes two runs' timings comparable: CPU, cores, GPUs, library versions."""
     import hashlib
 
+    # only what is installed: a package kernbench learns to look for (None here) must not
+    # change every fingerprint and orphan every stored baseline
     key = [mach.get("cpu"), mach.get("cores"), [g.get("name") for g in mach.get("gpus", [])],
-           *(f"{k}={soft.get(k)}" for k in sorted(soft))]
+           *(f"{k}={v}" for k, v in sorted(soft.items()) if v is not None and k != "kernbench")]
     return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
 
 

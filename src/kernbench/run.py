@@ -36,6 +36,7 @@ class RunOptions:
     shard: str | None = None  # "K/N": run the K-th of N stable slices of the cases
     dry_run: bool = False  # print the planned case ids and stop
     memory_limit: int | None = None  # bytes of address space per worker
+    profile: bool = False  # also profile each measured case (kernbench.profile)
 
 
 def default_output(suite_name: str) -> Path:
@@ -84,7 +85,7 @@ def execute_run(opts: RunOptions) -> Path:
         out.rename(kept)
         print(f"kernbench: {out} existed; moved it to {kept}", file=sys.stderr)
     header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
-    return stream(out, header, cases, settings, ceilings, opts.progress)
+    return stream(out, header, cases, settings, ceilings, opts.progress, opts.profile)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -109,7 +110,8 @@ def resume_run(opts: RunOptions, suite, cases, settings: RunSettings) -> Path:
     todo = [p for p in cases if p.case.id not in done]
     print(f"kernbench: resuming {path}: {len(done)} cases done, {len(todo)} to run",
           file=sys.stderr)
-    return stream(path, None, todo, settings, run.header.get("ceilings") or {}, opts.progress)
+    return stream(path, None, todo, settings, run.header.get("ceilings") or {}, opts.progress,
+                  opts.profile)
 
 
 def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
@@ -132,18 +134,25 @@ def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
                     if any(p.case.kernel == name for p in cases)},
         "n_cases": len(cases),
         "shard": opts.shard,
+        "gate": suite.gate,  # gate thresholds from the suite (kernbench.compare)
     }
     return header
 
 
 def stream(out: Path, header: dict | None, cases, settings: RunSettings, ceilings: dict,
-           show_progress: bool) -> Path:
+           show_progress: bool, profile: bool = False) -> Path:
     """Run the cases, appending each record to `out` as it arrives (after `header`, if given).
-    Ctrl-C stops at once; every finished case is already on disk."""
+    Ctrl-C stops at once; every finished case is already on disk. With `profile`, each measured
+    case is profiled before its record is written, which gains a "profile" field."""
     bar = _progress(len(cases), show_progress)
     counts: dict[str, int] = {}
+    planned = {p.case.id: p for p in cases}
     with RunWriter(out, header) as writer:
         def emit(record: dict) -> None:
+            if profile and record["id"] in planned:
+                from .profile import attach_profile
+
+                record = attach_profile(record, planned[record["id"]], settings, out)
             writer.write(record)
             counts[record["status"]] = counts.get(record["status"], 0) + 1
             bar.update(1)
