@@ -10,6 +10,9 @@ from kernbench.backends import family_of
 def test_case(kernbench_case, kernbench_worker, benchmark) -> None:
     """Time the case's steady-state call; its first output must be within tolerance."""
     p = kernbench_case
+    if p.case.mode != "forward":  # this plugin times forward calls only
+        pytest.skip(f"{p.case.mode} mode: run it with `kernbench run` (the plugin times forward "
+                    "calls only)")
     family = family_of(p.case.backend)
     reason = family.missing() or family.unsupported(p.case.backend, p.case.device, p.case.dtype)
     if reason:

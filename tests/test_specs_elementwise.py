@@ -2,7 +2,10 @@
 adamw_step): each float64 reference against an independent implementation (torch.nn.functional
 and torch.optim in float64, SciPy, math.erfc, complex rotations), on fresh inputs and on the
 hard inputs the specs name; each tolerance passes a correct result rounded once and fails a
-slightly wrong implementation; and the pairwise-distance hard case is run on every backend."""
+slightly wrong implementation; and the pairwise-distance hard case is run on every backend.
+The differentiable ones (swiglu, gelu in both forms, rope) also have their analytic float64
+gradients checked against torch.autograd in float64, a wrong derivative failing the gradient
+tolerance, and the hand-written NumPy/numba/Triton backward passes run on the hard inputs."""
 
 import math
 
@@ -14,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from kernbench.accuracy import compare
+from kernbench.backends.base import nbytes
 from kernbench.case import Case
+from kernbench.discovery import import_backend
 from kernbench.dtypes import round_to
 from kernbench.errors import UsageError
 
@@ -198,6 +203,156 @@ def test_rope_tolerance_separates_right_from_wrong(kernels):
                                 q[..., half:] * cos - q[..., :half] * sin], axis=-1)
     assert not passes(spec, params, backwards, ref)  # rotated by -angle
     assert not passes(spec, params, q, ref)
+
+
+# -- backward (swiglu, gelu, rope) ----------------------------------------------------------------
+def _autograd64(fn, inputs: dict, wrt: tuple[str, ...], cot: np.ndarray) -> tuple:
+    """Independent gradients: torch.autograd in float64 of <fn(**inputs), cot> w.r.t. `wrt`."""
+    ts = {k: t64(v).requires_grad_(k in wrt) for k, v in inputs.items()}
+    grads = torch.autograd.grad(fn(**ts), [ts[k] for k in wrt], t64(cot))
+    return tuple(g.numpy() for g in grads)
+
+
+def grad_passes(spec, params, name, got, ref, dtype="float32") -> bool:
+    bound = spec.grad_tolerance(params, dtype, name).bound(dtype)
+    return compare(f"d_{name}", got, ref, dtype, bound).passed
+
+
+#: swiglu's hard values: both saturated tails (exp overflows), the zero of silu' near -1.2785
+SWIGLU_HARD = np.array([-800.0, -100.0, -50.0, -1.2785, -1e-3, 0.0, 1e-3, 1.0, 50.0, 100.0, 800.0])
+
+
+def _gelu_hard() -> np.ndarray:
+    """The gelu forward tests' hard inputs: far tails, the Cephes branch points, exact zeros."""
+    return np.concatenate([RNG.uniform(-27, 27, 2000), np.linspace(-1.01, 1.01, 201) * math.sqrt(2),
+                           [0.0, -0.0, 8.0, -8.0, 40.0, -40.0, 1e4, -1e4]])[None, :]
+
+
+def _hard_inputs(spec, name: str, params: dict) -> dict:
+    if name == "swiglu":
+        a = np.concatenate([SWIGLU_HARD, 3.0 * RNG.standard_normal(500)])[None, :]
+        return {"a": a, "b": RNG.standard_normal(a.shape)}
+    if name == "gelu":
+        return {"x": _gelu_hard()}
+    return spec.make_inputs(params, RNG)  # rope: Llama-3's base and a half (24) of no power of 2
+
+
+BACKWARD_CASES = [
+    ("swiglu", {"rows": 17, "hidden": 301}),
+    ("gelu", {"rows": 19, "cols": 333, "approximate": "none"}),
+    ("gelu", {"rows": 19, "cols": 333, "approximate": "tanh"}),
+    ("rope", {"batch": 2, "heads": 3, "seq": 50, "head_dim": 48, "theta": 10000.0}),
+    ("rope", {"batch": 2, "heads": 3, "seq": 50, "head_dim": 48, "theta": 500000.0}),
+]
+
+
+def _torch_forward(name: str, params: dict):
+    """Each algorithm written independently in torch (library ops where torch has them)."""
+    if name == "swiglu":
+        return lambda a, b: F.silu(a) * b
+    if name == "gelu":
+        return lambda x: F.gelu(x, approximate=params["approximate"])
+    return lambda q, cos, sin: _rope_hf(q, params["theta"])  # builds its own [S, D] tables
+
+
+@pytest.mark.parametrize("name, given", BACKWARD_CASES,
+                         ids=[f"{n}-{'-'.join(map(str, g.values()))}" for n, g in BACKWARD_CASES])
+def test_reference_backward_matches_torch_autograd(kernels, name, given):
+    """On fresh inputs and on the hard inputs of the forward tests."""
+    spec = kernels[name].spec
+    params = spec.resolve(given)
+    fn = _torch_forward(name, params)
+    for x in (spec.make_inputs(params, RNG), _hard_inputs(spec, name, params)):
+        (out,) = spec.reference(x, params)
+        g = RNG.standard_normal(out.shape)
+        got = spec.reference_backward(x, params, (g,))
+        expect = _autograd64(fn, x, spec.grad_inputs, g)
+        assert len(got) == len(spec.grad_inputs)
+        for gname, r, e in zip(spec.grad_inputs, got, expect):
+            assert r.shape == x[gname].shape and np.isfinite(r).all(), gname
+            # atol: torch's exact-form gelu' drops Phi(x) ~ 1e-160 against x phi(x) for x << 0,
+            # and 1 + a (1 - s) cancels at silu's turning point
+            np.testing.assert_allclose(r, e, rtol=1e-12, atol=1e-14, err_msg=f"{name} d_{gname}")
+
+
+def test_rope_backward_inverts_the_rotation(kernels):
+    """A rotation is orthogonal: its VJP applied to its own output gives back q."""
+    spec = kernels["rope"].spec
+    params = spec.resolve({"batch": 1, "heads": 2, "seq": 33, "head_dim": 80, "theta": 500000.0})
+    x = spec.make_inputs(params, RNG)
+    (dq,) = spec.reference_backward(x, params, spec.reference(x, params))
+    np.testing.assert_allclose(dq, x["q"], rtol=0, atol=1e-13)
+
+
+def test_backward_tolerances_separate_right_from_wrong(kernels):
+    rng = np.random.default_rng(5)
+    # swiglu: silu' taken as sigmoid (the derivative of a * s with s held fixed), d_b without a
+    spec = kernels["swiglu"].spec
+    params = spec.resolve({"rows": 32, "hidden": 256})
+    x = spec.make_inputs(params, rng)
+    g = rng.standard_normal(x["a"].shape)
+    da, db = spec.reference_backward(x, params, (g,))
+    s = 1 / (1 + np.exp(-x["a"]))
+    assert grad_passes(spec, params, "a", round_to(da, "float32"), da)
+    assert grad_passes(spec, params, "b", round_to(db, "bfloat16"), db, "bfloat16")
+    assert not grad_passes(spec, params, "a", g * x["b"] * s, da)
+    assert not grad_passes(spec, params, "b", g * s, db)
+    assert not grad_passes(spec, params, "a", da * (1 + 1e-5), da)
+    # gelu: each form's derivative against the other's, and Phi alone (x phi(x) forgotten)
+    spec = kernels["gelu"].spec
+    for form, other in (("none", "tanh"), ("tanh", "none")):
+        params = spec.resolve({"rows": 32, "cols": 256, "approximate": form})
+        x = spec.make_inputs(params, rng)
+        g = rng.standard_normal(x["x"].shape)
+        (dx,) = spec.reference_backward(x, params, (g,))
+        (wrong,) = spec.reference_backward(x, {**params, "approximate": other}, (g,))
+        assert grad_passes(spec, params, "x", round_to(dx, "float32"), dx)
+        assert grad_passes(spec, params, "x", round_to(dx, "bfloat16"), dx, "bfloat16")
+        assert not grad_passes(spec, params, "x", wrong, dx)
+        assert not grad_passes(spec, params, "x", g * spec.reference(x, params)[0] / x["x"], dx)
+    # rope: the cotangent rotated by +angle (the forward applied to g) instead of -angle
+    spec = kernels["rope"].spec
+    params = spec.resolve({"batch": 1, "heads": 4, "seq": 64, "head_dim": 64})
+    x = spec.make_inputs(params, rng)
+    g = rng.standard_normal(x["q"].shape)
+    (dq,) = spec.reference_backward(x, params, (g,))
+    (forward_of_g,) = spec.reference({**x, "q": g}, params)
+    assert grad_passes(spec, params, "q", round_to(dq, "float32"), dq)
+    assert not grad_passes(spec, params, "q", forward_of_g, dq)
+    assert not grad_passes(spec, params, "q", g, dq)
+
+
+HAND_WRITTEN = [(n, f, form) for n, form in (("swiglu", None), ("gelu", "none"), ("gelu", "tanh"),
+                                             ("rope", None))
+                for f in ("numpy", "numba", "triton")]
+
+
+@pytest.mark.parametrize("name, family, form", HAND_WRITTEN)
+def test_hand_written_backward_on_hard_inputs(kernels, name, family, form):
+    """forward_train/backward of the NumPy, numba and Triton files in float32 on the hard
+    inputs (saturated tails, exp overflow): finite, within the gradient tolerance, and saving
+    only what the docstrings say (the inputs for swiglu/gelu, the tables for rope)."""
+    spec = kernels[name].spec
+    given = next(g for n, g in BACKWARD_CASES if n == name and g.get("approximate", form) == form)
+    params = spec.resolve({**given, "theta": 500000.0} if name == "rope" else given)
+    static = spec.static_kwargs(params)
+    x32 = {k: round_to(v, "float32") for k, v in _hard_inputs(spec, name, params).items()}
+    (out,) = spec.reference(x32, params)
+    g32 = round_to(RNG.standard_normal(out.shape), "float32")
+    refs = spec.reference_backward(x32, params, (g32,))
+    module = import_backend(kernels[name].folder / f"{name}_{family}.py")
+    wrap = torch.from_numpy if family == "triton" else (lambda a: a)
+    args = [wrap(x32[k].astype(np.float32)) for k in spec.inputs]
+    _, saved = module.forward_train(*args, **static)
+    grads = module.backward(saved, wrap(g32.astype(np.float32)), **static)
+    saved_names = {"swiglu": ("a", "b"), "gelu": ("x",), "rope": ("cos", "sin")}[name]
+    assert nbytes(saved) == 4 * sum(x32[k].size for k in saved_names)
+    assert len(grads) == len(spec.grad_inputs)
+    for gname, got, ref in zip(spec.grad_inputs, grads, refs):
+        got = np.asarray(got, dtype=np.float64)
+        assert got.shape == ref.shape and np.isfinite(got).all(), gname
+        assert grad_passes(spec, params, gname, got, ref), (gname, compare(
+            gname, got, ref, "float32", 1.0).rel_l2)
 
 
 # -- pairwise_distance --------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """NumPy GELU. The tanh form with in-place ufuncs (one output buffer, one temporary). NumPy
 has no erf ufunc, so the exact form calls scipy.special.erf, the NumPy-ecosystem ufunc (Cephes
-inside; float32 inputs are evaluated in double and rounded once)."""
+inside; float32 inputs are evaluated in double and rounded once).
+
+Training saves x only; backward recomputes the activation's derivative from it."""
 
 import math
 
@@ -29,3 +31,55 @@ def forward(x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
     out *= x
     out *= 0.5
     return out
+
+
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+K1 = 0.044715
+
+
+def forward_train(x: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    return forward(x, approximate=approximate), x
+
+
+def backward(x: np.ndarray, g: np.ndarray, *, approximate: str = "none") -> tuple[np.ndarray]:
+    """d_x = g gelu'(x), recomputed from the saved x, each form differentiated exactly."""
+    if approximate == "tanh":
+        # gelu' = 0.5 (1 + tanh u) + 0.5 x sech^2(u) k0 (1 + 3 k1 x^2). With e = exp(-2|u|),
+        # r = 1 / (1 + e): 0.5 (1 + tanh u) = r (u >= 0) or e r (u < 0), and sech^2 u = 4 e r^2
+        # (u has the sign of x): no 1 - tanh^2, which cancels in the tails.
+        x2 = x * x
+        u = x2 * K1
+        u += 1.0
+        u *= x
+        u *= SQRT_2_OVER_PI  # u = k0 (x + k1 x^3)
+        e = np.abs(u, out=u)
+        e *= -2.0
+        np.exp(e, out=e)
+        r = e + 1.0
+        np.reciprocal(r, out=r)
+        x2 *= 3.0 * K1
+        x2 += 1.0
+        x2 *= 2.0 * SQRT_2_OVER_PI  # 2 k0 (1 + 3 k1 x^2)
+        x2 *= x
+        x2 *= e
+        x2 *= r
+        x2 *= r  # 0.5 x sech^2(u) k0 (1 + 3 k1 x^2)
+        np.multiply(e, r, out=e)
+        np.copyto(r, e, where=x < 0)  # 0.5 (1 + tanh u)
+        dx = np.add(r, x2, out=r)
+        dx *= g
+        return (dx,)
+    from scipy.special import erfc
+
+    # gelu' = Phi(x) + x phi(x); Phi(x) = 0.5 erfc(-x / sqrt 2) has no cancellation for x < 0
+    dx = x * x.dtype.type(-1.0 / math.sqrt(2.0))
+    erfc(dx, out=dx)
+    dx *= 0.5
+    pdf = x * x
+    pdf *= -0.5
+    np.exp(pdf, out=pdf)
+    pdf *= INV_SQRT_2PI
+    pdf *= x
+    dx += pdf
+    dx *= g
+    return (dx,)

@@ -20,6 +20,17 @@ under the interpreter (and the identity needs only one exp).
 Inputs: standard normal scaled by 3: the negative tail (gelu -> 0), the curved region and the
 linear side all carry weight. Tolerance: elementwise, no reduction: 8 eps in float32 (libm
 erf/erff are within a few ulp), 2 eps in bfloat16 (one rounding of an fp32 result ~0.3 eps).
+
+Backward: each form's own derivative (the tanh form's is NOT the exact form's: they differ by up
+to ~9e-4, near x = 2, so a backend that differentiates the wrong form fails):
+
+    none:  gelu'(x) = Phi(x) + x phi(x),   phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
+    tanh:  gelu'(x) = 0.5 (1 + tanh(u)) + 0.5 x sech^2(u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+           with u = sqrt(2/pi) (x + 0.044715 x^3)
+
+d_x = g gelu'(x). The reference evaluates Phi as 0.5 erfc(-x / sqrt 2) and sech^2(u) from
+e = exp(-2|u|) as 4 e / (1 + e)^2: both without cancellation in the tails. A fused backward
+saves only x and recomputes the activation's derivative, as torch's GeluBackward does.
 """
 
 import math
@@ -91,6 +102,7 @@ class GeluSpec(KernelSpec):
     defaults = {"rows": 1024, "cols": 8192, "approximate": "none"}
     inputs = ("x",)
     static_params = ("approximate",)
+    grad_inputs = ("x",)
     tolerances = {
         "float64": Tolerance(16),
         "float32": Tolerance(8),
@@ -115,6 +127,30 @@ class GeluSpec(KernelSpec):
             u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
             return (0.5 * x * (1.0 + np.tanh(u)),)
         return (0.5 * x * erfc(-x / math.sqrt(2.0)),)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        x = inputs["x"]
+        (g,) = grad_outputs
+        if params["approximate"] == "tanh":
+            k0, k1 = math.sqrt(2.0 / math.pi), 0.044715
+            u = k0 * (x + k1 * x ** 3)
+            e = np.exp(-2.0 * np.abs(u))  # in (0, 1]: no overflow
+            sech2 = 4.0 * e / (1.0 + e) ** 2
+            one_plus_tanh = np.where(u >= 0.0, 2.0, 2.0 * e) / (1.0 + e)
+            return (g * (0.5 * one_plus_tanh + 0.5 * x * sech2 * k0 * (1.0 + 3.0 * k1 * x * x)),)
+        cdf = 0.5 * erfc(-x / math.sqrt(2.0))
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+        return (g * (cdf + x * pdf),)
+
+    def backward_flops(self, params):
+        # none: Phi (scale, erf, +1, *0.5), x phi (x^2, scale, exp, *1/sqrt(2 pi), *x), sum, *g
+        # tanh: u (x^2, *k1, +1, *x, *k0), tanh, 0.5 (1 + t) (2), sech^2 (2),
+        #       k0 (1 + 3 k1 x^2) (3), times 0.5 x (2), sum, *g
+        per = 11.0 if params["approximate"] == "none" else 17.0
+        return per * params["rows"] * params["cols"]
+
+    def backward_bytes(self, params, itemsize):
+        return 3.0 * params["rows"] * params["cols"] * itemsize  # read x and g, write d_x
 
     def flops(self, params):
         # transcendental functions count as one operation.

@@ -16,7 +16,17 @@ Like HF's Llama, the tables arrive in the activation dtype (bf16 in a bf16 model
 reference uses them as the kernel saw them, so the figures measure the rotation alone.
 
 Tolerance: two products and a sum per element, no reduction: 8 eps in float32, 2 in bfloat16
-(computed in fp32, rounded once)."""
+(computed in fp32, rounded once).
+
+Backward: only q is differentiated (the tables are a cache of constants). The map is a rotation
+of each pair (q1, q2) by angle, so its vector-Jacobian product is the transposed rotation, the
+rotation by -angle, applied to the cotangent g:
+
+    d_q[..., :D/2] = g1 * cos + g2 * sin
+    d_q[..., D/2:] = g2 * cos - g1 * sin
+
+A backward kernel saves nothing but the tables (no activation at all), reads g once and writes
+d_q once: the same cost as the forward, and the same tolerance."""
 
 import numpy as np
 
@@ -33,6 +43,7 @@ def rope_tables(seq: int, head_dim: int, theta: float) -> tuple[np.ndarray, np.n
 class RopeSpec(KernelSpec):
     defaults = {"batch": 1, "heads": 32, "seq": 2048, "head_dim": 128, "theta": 10000.0}
     inputs = ("q", "cos", "sin")
+    grad_inputs = ("q",)
     tolerances = {
         "float64": Tolerance(16),
         "float32": Tolerance(8),
@@ -60,6 +71,19 @@ class RopeSpec(KernelSpec):
         half = q.shape[-1] // 2
         q1, q2 = q[..., :half], q[..., half:]
         return (np.concatenate([q1 * cos - q2 * sin, q2 * cos + q1 * sin], axis=-1),)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        (g,) = grad_outputs
+        cos, sin = inputs["cos"], inputs["sin"]
+        half = g.shape[-1] // 2
+        g1, g2 = g[..., :half], g[..., half:]
+        return (np.concatenate([g1 * cos + g2 * sin, g2 * cos - g1 * sin], axis=-1),)
+
+    def backward_flops(self, params):
+        return self.flops(params)  # the same rotation, by -angle
+
+    def backward_bytes(self, params, itemsize):
+        return self.bytes(params, itemsize)  # read g and the tables, write d_q
 
     def flops(self, params):
         # per output element: two multiplies and one add or subtract

@@ -8,7 +8,16 @@ standard normal. Memory-bound: two reads and one write per element.
 
 Tolerance: one exp and a few roundings per element, no reduction, so the error does not grow
 with the shape. float32 allows 8 eps; bfloat16 2 eps (an fp32 computation rounded once gives
-~0.3 eps; the library composition `F.silu(a) * b` rounds twice in bf16, ~0.4 eps)."""
+~0.3 eps; the library composition `F.silu(a) * b` rounds twice in bf16, ~0.4 eps).
+
+Backward (both inputs): with s = sigmoid(a),
+
+    d_a = g * b * silu'(a),   silu'(a) = s * (1 + a * (1 - s))
+    d_b = g * silu(a) = g * a * s
+
+Elementwise again, so the forward tolerances hold. A fused backward saves only a and b and
+recomputes s (Liger and Unsloth do this): a framework that saves silu(a) as well keeps a third
+array. The reference takes 1 - s as sigmoid(-a), which has no cancellation for large a."""
 
 import numpy as np
 
@@ -18,6 +27,7 @@ from kernbench import KernelSpec, Tolerance
 class SwigluSpec(KernelSpec):
     defaults = {"rows": 1024, "hidden": 11008}
     inputs = ("a", "b")
+    grad_inputs = ("a", "b")
     tolerances = {
         "float64": Tolerance(16),
         "float32": Tolerance(8),
@@ -39,6 +49,23 @@ class SwigluSpec(KernelSpec):
         # sigmoid(a) = 1 / (1 + exp(-a)); exp overflows to inf for a < -709, giving 0 (right)
         with np.errstate(over="ignore"):
             return (a / (1.0 + np.exp(-a)) * b,)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        a, b = inputs["a"], inputs["b"]
+        (g,) = grad_outputs
+        with np.errstate(over="ignore"):
+            s = 1.0 / (1.0 + np.exp(-a))  # sigmoid(a)
+            s_neg = 1.0 / (1.0 + np.exp(a))  # 1 - sigmoid(a), without cancellation
+        return (g * b * s * (1.0 + a * s_neg), g * a * s)
+
+    def backward_flops(self, params):
+        # sigmoid (exp, add, divide), a * (1 - s) + 1 (3), times s, g and b (3) for d_a;
+        # a * s times g (2) for d_b
+        return 11.0 * params["rows"] * params["hidden"]
+
+    def backward_bytes(self, params, itemsize):
+        # read a, b and g; write d_a and d_b
+        return 5.0 * params["rows"] * params["hidden"] * itemsize
 
     def flops(self, params):
         # exp, add, divide (silu) and the multiply by b; the negation folds into exp

@@ -2,7 +2,10 @@
 once). Computed in the input's precision, like the library ops: the constant 1 is passed in as
 a scalar of the array's type, since a Python float literal would promote float32 arithmetic to
 float64, and a float64 exp costs twice a float32 one (this numba has no SVML, so exp is a
-scalar libm call either way). float32: expf, ~1 eps."""
+scalar libm call either way). float32: expf, ~1 eps.
+
+Training saves a and b only; the fused backward recomputes sigmoid(a) and writes d_a and d_b
+in one pass (reads a, b, g once)."""
 
 import numpy as np
 from numba import njit, prange
@@ -23,3 +26,36 @@ def forward(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     _swiglu(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1),
             out.reshape(out.shape[0], -1), a.dtype.type(1.0))
     return out
+
+
+@njit(parallel=True, cache=False)
+def _swiglu_backward(a, b, g, da, db, one):
+    rows, cols = a.shape
+    for i in prange(rows):
+        for j in range(cols):
+            x = a[i, j]
+            # e = exp(-|x|) never overflows; s and 1 - s are r and e r (or the other way
+            # round): no difference is taken, so neither cancels
+            e = np.exp(-abs(x))
+            r = one / (one + e)
+            er = e * r
+            if x >= 0:
+                s, s_neg = r, er
+            else:
+                s, s_neg = er, r
+            gi = g[i, j]
+            da[i, j] = gi * b[i, j] * s * (one + x * s_neg)
+            db[i, j] = gi * x * s
+
+
+def forward_train(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
+    return forward(a, b), (a, b)
+
+
+def backward(saved: tuple, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = saved
+    da, db = np.empty_like(a), np.empty_like(a)
+    _swiglu_backward(a.reshape(a.shape[0], -1), b.reshape(b.shape[0], -1),
+                     g.reshape(g.shape[0], -1), da.reshape(da.shape[0], -1),
+                     db.reshape(db.shape[0], -1), a.dtype.type(1.0))
+    return da, db

@@ -332,6 +332,8 @@ class Worker:
         flushed before every call instead)."""
         if family.is_gpu(dev):
             return 1
+        if "interpreted" in family.flags("", dev):  # no cache to defeat; copies cost a run each
+            return 1
         return n_copies(spec.input_bytes(inputs, itemsize), settings)
 
     @staticmethod
