@@ -1,8 +1,12 @@
 """Norms and losses (layer_norm, rms_norm, cross_entropy, focal_loss): each float64 reference
 against an independent implementation on fresh inputs (torch.nn.functional in float64, scipy,
 mpmath), the hard inputs (logits of +-1e4) through every backend, and plausible wrong kernels
-failing the spec's tolerance while a correct float32 one passes."""
+failing the spec's tolerance while a correct float32 one passes. Likewise for the backward pass:
+each analytic reference gradient against torch.autograd in float64 (and mpmath derivatives at
++-1e4), every backend's gradients on the hard logits, the Triton backward's wide-row paths, what
+each hand-written backward saves, and plausible wrong gradients failing the tolerance."""
 
+import dataclasses
 import math
 
 import mpmath
@@ -163,11 +167,11 @@ HARD = {
 }
 
 
-def hard_cases(kernels):
+def hard_cases(kernels, modes=("forward",)):
     """Every implementation in float32 and bfloat16; torch.compile in float32 only (its code is
     generated from the same torch files, and each compile costs seconds)."""
     def suite(backends, dtypes):
-        data = {"suite": {"backends": backends, "dtypes": dtypes},
+        data = {"suite": {"backends": backends, "dtypes": dtypes, "modes": list(modes)},
                 "kernels": {name: {"cases": [params]} for name, params in HARD.items()}}
         return build_suite(data, kernels, "hard-inputs").cases
 
@@ -311,3 +315,249 @@ def test_focal_loss_wrong_variants_fail(kernels):
     naive = (-alpha_t * (1 - p_t) ** 2 * torch.log(p_t)).mean()  # log(sigmoid): inf at 1e4
     assert not passes(spec, params, naive.numpy(), ref)
     assert not passes(spec, params, tv.forward(z, t, 0.25, 2.0).numpy() * (1 + 1e-4), ref)
+
+
+# -- backward: reference gradients against torch.autograd in float64 -----------------------------
+def autograd(fn, inputs: dict, names, grad_out: np.ndarray) -> list[np.ndarray]:
+    """torch.autograd's float64 vector-Jacobian product of fn(**tensors) with grad_out."""
+    tensors = {k: torch.from_numpy(np.array(v)) for k, v in inputs.items()}
+    leaves = [tensors[k].requires_grad_() for k in names]
+    out = fn(**tensors)
+    grads = torch.autograd.grad(out, leaves, torch.from_numpy(np.array(grad_out)))
+    return [g.numpy() for g in grads]
+
+
+def cotangent(spec, params, inputs) -> tuple:
+    return spec.make_grad_outputs(params, RNG, spec.reference(inputs, params))
+
+
+def test_layer_norm_reference_backward_matches_autograd(kernels):
+    spec, params, x = draw(kernels, "layer_norm", rows=17, hidden=33, eps=1e-3)
+    x["x"][3] = 7.25  # a constant row: zero variance, xhat = 0, dx = rstd (dxhat - mean dxhat)
+    cot = cotangent(spec, params, x)
+    want = autograd(lambda x, weight, bias: F.layer_norm(x, (33,), weight, bias, 1e-3), x,
+                    spec.grad_inputs, cot[0])
+    for got, w in zip(spec.reference_backward(x, params, cot), want):
+        np.testing.assert_allclose(got, w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
+
+
+def test_rms_norm_reference_backward_matches_autograd(kernels):
+    spec, params, x = draw(kernels, "rms_norm", rows=17, hidden=33, eps=1e-3)
+    x["x"][5] = 0.0  # a zero row: rstd = 1 / sqrt(eps), dx = rstd dxhat
+    cot = cotangent(spec, params, x)
+    want = autograd(lambda x, weight: F.rms_norm(x, (33,), weight, 1e-3), x, spec.grad_inputs,
+                    cot[0])
+    for got, w in zip(spec.reference_backward(x, params, cot), want):
+        np.testing.assert_allclose(got, w, rtol=1e-10, atol=1e-12 * np.abs(w).max())
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("scale", [1.0, 5e3])
+def test_cross_entropy_reference_backward_matches_autograd(kernels, smoothing, scale):
+    spec, params, x = draw(kernels, "cross_entropy", n=40, vocab=300,
+                           label_smoothing=smoothing, logit_scale=scale)
+    cot = cotangent(spec, params, x)
+    assert np.shape(cot[0]) == ()
+    (want,) = autograd(lambda logits, target: F.cross_entropy(logits, target,
+                                                              label_smoothing=smoothing),
+                       x, ("logits",), cot[0])
+    (got,) = spec.reference_backward(x, params, cot)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-13 * np.abs(want).max())
+    if scale > 1:  # the +-1e4 rows with a clear maximum have one-hot softmaxes: 1 - q there
+        z = x["logits"][::4]
+        ordered = np.sort(z, axis=1)
+        clear = ordered[:, -1] - ordered[:, -2] > 800  # exp(-800) underflows to 0 in float64
+        assert clear.sum() >= 5
+        top = z.argmax(axis=1)[clear]
+        q_top = smoothing / 300 + (x["target"][::4][clear] == top) * (1.0 - smoothing)
+        np.testing.assert_array_equal(got[::4][clear][np.arange(len(top)), top],
+                                      (1 - q_top) * (float(cot[0]) / 40))
+
+
+def torchvision_focal(alpha: float, gamma: float):
+    def fn(logits, targets):
+        p = torch.sigmoid(logits)
+        ce = F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+        p_t = p * targets + (1 - p) * (1 - targets)
+        alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+        return (alpha_t * ce * (1 - p_t) ** gamma).mean()
+    return fn
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.5, 2.0])
+@pytest.mark.parametrize("scale", [1.0, 5e3])
+def test_focal_loss_reference_backward_matches_autograd(kernels, gamma, scale):
+    spec, params, x = draw(kernels, "focal_loss", rows=64, classes=20, alpha=0.25, gamma=gamma,
+                           logit_scale=scale)
+    cot = cotangent(spec, params, x)
+    (want,) = autograd(torchvision_focal(0.25, gamma), x, ("logits",), cot[0])
+    (got,) = spec.reference_backward(x, params, cot)
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-13 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_focal_loss_reference_backward_matches_mpmath(kernels, gamma):
+    """Derivatives of the paper's formula in 60-digit arithmetic at +-1e4 and in between; gamma
+    = 0.5 included, where autograd through (1 - p_t)^gamma gives NaN at p_t = 1."""
+    spec = kernels["focal_loss"].spec
+    params = spec.resolve({"rows": 2, "classes": 6, "alpha": 0.3, "gamma": gamma})
+    logits = np.array([[-1.2e4, -30.0, -0.5, 0.0, 2.5, 1.1e4],
+                       [-1.1e4, -3.0, 0.7, 20.0, 40.0, 1.2e4]])
+    targets = np.array([[0.0, 1.0, 1.0, 0.0, 1.0, 0.0], [1.0, 0.0, 0.0, 1.0, 1.0, 1.0]])
+    (got,) = spec.reference_backward({"logits": logits, "targets": targets}, params,
+                                     (np.asarray(12.0),))  # g / count = 1
+    with mpmath.workdps(60):
+        for a, b, d in zip(logits.ravel(), targets.ravel(), got.ravel()):
+            want = float(mpmath.diff(lambda v, b=b: mp_focal(v, b, 0.3, gamma), a))
+            assert math.isclose(d, want, rel_tol=1e-12, abs_tol=1e-300), (a, b, d, want)
+
+
+# -- backward: every backend on the hard logits ----------------------------------------------------
+HARD_BACKWARD = {p.case.id: p for p in hard_cases(discover([]), modes=("backward",))}
+WARM = dataclasses.replace(FAST, warm_cache=True, memory=False)  # one input copy: one forward
+
+
+@pytest.mark.parametrize("case_id", sorted(HARD_BACKWARD))
+def test_every_backend_gradient_is_stable_on_hard_logits(case_id, worker):
+    p = HARD_BACKWARD[case_id]
+    record = worker.execute(p.case, WARM, str(p.kernel.folder), str(p.impl.path))
+    if record["status"] == "unsupported":
+        assert p.case.backend in ("numpy", "numba") and p.case.dtype == "bfloat16"
+        return
+    assert record["status"] == "ok", record.get("reason") or record
+    assert record["accuracy"]["nonfinite"] == 0 and record["accuracy"]["passed"]
+    assert [o["name"] for o in record["accuracy"]["outputs"]] == ["d_logits"]
+
+
+# -- backward: Triton's wide-row and many-chunk paths, forced at small sizes ----------------------
+def check_triton_backward(spec, params, mod, inputs) -> None:
+    """forward_train + backward on float32 tensors, every gradient within the spec's bound."""
+    args = [t64(inputs[k]) if k in spec.integer_inputs else t64(inputs[k]).float()
+            for k in spec.inputs]
+    seen = {k: (inputs[k] if k in spec.integer_inputs else a.double().numpy())
+            for k, a in zip(spec.inputs, args)}
+    static = spec.static_kwargs(params)
+    out, saved = mod.forward_train(*args, **static)
+    (cot,) = cotangent(spec, params, seen)
+    g = torch.tensor(cot, dtype=torch.float32)
+    grads = mod.backward(saved, g, **static)
+    refs = spec.reference_backward(seen, params, (g.double().numpy(),))
+    assert len(grads) == len(spec.grad_inputs)
+    for name, got, ref in zip(spec.grad_inputs, grads, refs):
+        bound = spec.grad_tolerance(params, "float32", name).bound("float32")
+        err = compare(name, got.double().numpy(), ref, "float32", bound)
+        assert err.passed, (name, err)
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "rms_norm"])
+@pytest.mark.parametrize("wide", [False, True])
+def test_triton_norm_backward_paths(kernels, name, wide, monkeypatch):
+    """Row tiles shared by fewer programs than tiles (so each loops), and the two-kernel path
+    for rows wider than MAX_FUSED_COLS (programs x column chunks, a ragged last chunk)."""
+    mod = triton_module(kernels, name)
+    if wide:
+        monkeypatch.setattr(mod, "MAX_FUSED_COLS", 64)
+        monkeypatch.setattr(mod, "CHUNK_COLS", 32)
+    monkeypatch.setattr(mod, "programs_for", lambda device, work: min(work, 3))
+    spec, params, x = draw(kernels, name, rows=37, hidden=200)
+    check_triton_backward(spec, params, mod, x)
+
+
+def test_triton_cross_entropy_backward_many_chunks(kernels, monkeypatch):
+    mod = triton_module(kernels, "cross_entropy")
+    monkeypatch.setattr(mod, "MAX_BLOCK_V", 64)
+    monkeypatch.setattr(mod, "INTERPRETED_BLOCK_V", 64)
+    spec, params, x = draw(kernels, "cross_entropy", n=9, vocab=1000, label_smoothing=0.2,
+                           logit_scale=5e3)
+    x["logits"][:, 950] += 30.0
+    check_triton_backward(spec, params, mod, x)
+
+
+# -- backward: what each hand-written implementation saves ----------------------------------------
+SAVED_PARAMS = {"layer_norm": {"rows": 24, "hidden": 40}, "rms_norm": {"rows": 24, "hidden": 40},
+                "cross_entropy": {"n": 24, "vocab": 40}, "focal_loss": {"rows": 24, "classes": 40}}
+
+
+def expected_saved_bytes(name: str) -> int:
+    """The inputs backward reads (4-byte floats, int64 targets) plus 4 bytes per row and
+    statistic: mean and rstd, rstd, or the log-sum-exp; nothing for focal loss."""
+    r, c = 24, 40
+    return {"layer_norm": 4 * (r * c + c) + 2 * 4 * r, "rms_norm": 4 * (r * c + c) + 4 * r,
+            "cross_entropy": 4 * r * c + 8 * r + 4 * r, "focal_loss": 2 * 4 * r * c}[name]
+
+
+@pytest.mark.parametrize("family", ["numpy", "numba", "triton"])
+@pytest.mark.parametrize("name", KERNELS)
+def test_saved_state_is_what_an_expert_kernel_saves(kernels, name, family):
+    from kernbench.backends.base import nbytes
+
+    spec, params, x = draw(kernels, name, **SAVED_PARAMS[name])
+    mod = import_backend(kernels[name].folder / f"{name}_{family}.py")
+    if family == "triton":
+        args = [t64(x[k]) if k in spec.integer_inputs else t64(x[k]).float() for k in spec.inputs]
+    else:
+        args = [x[k] if k in spec.integer_inputs else f32(x[k]) for k in spec.inputs]
+    _, saved = mod.forward_train(*args, **spec.static_kwargs(params))
+    assert nbytes(saved) == expected_saved_bytes(name)
+
+
+# -- backward: plausible wrong gradients fail the tolerance, a correct float32 one passes --------
+def grad_passes(spec, params, name, got, ref, dtype="float32") -> bool:
+    bound = spec.grad_tolerance(params, dtype, name).bound(dtype)
+    return compare(name, round_to(np.asarray(got), dtype), ref, dtype, bound).passed
+
+
+def test_norm_wrong_gradients_fail(kernels):
+    spec, params, x = draw(kernels, "layer_norm", rows=64, hidden=512)
+    (g,) = cotangent(spec, params, x)
+    dx, dw, db = spec.reference_backward(x, params, (g,))
+    xs, w = x["x"], x["weight"]
+    mean = xs.mean(-1, keepdims=True)
+    rstd = 1 / np.sqrt(xs.var(-1, keepdims=True) + params["eps"])
+    xhat, dxhat = (xs - mean) * rstd, g * w
+    good = rstd * (dxhat - dxhat.mean(-1, keepdims=True)
+                   - xhat * (dxhat * xhat).mean(-1, keepdims=True))
+    assert grad_passes(spec, params, "x", f32(good), dx)
+    assert not grad_passes(spec, params, "x", rstd * dxhat, dx)  # xhat treated as x * const
+    assert not grad_passes(spec, params, "x", rstd * (dxhat - dxhat.mean(-1, keepdims=True)), dx)
+    assert not grad_passes(spec, params, "weight", (g * (xs - mean)).sum(0), dw)  # not normalised
+    assert not grad_passes(spec, params, "weight", (g * xhat).mean(0), dw)  # mean, not sum
+    assert not grad_passes(spec, params, "bias", g.sum(0) * (1 + 1e-4), db)
+    spec, params, x = draw(kernels, "rms_norm", rows=64, hidden=512)
+    (g,) = cotangent(spec, params, x)
+    dx, dw = spec.reference_backward(x, params, (g,))
+    rstd = 1 / np.sqrt((x["x"] ** 2).mean(-1, keepdims=True) + params["eps"])
+    xhat, dxhat = x["x"] * rstd, g * x["weight"]
+    assert grad_passes(spec, params, "x", f32(rstd * (dxhat - xhat * (dxhat * xhat).mean(
+        -1, keepdims=True))), dx)
+    assert not grad_passes(spec, params, "x", rstd * dxhat, dx)
+    assert not grad_passes(spec, params, "weight", (g * x["x"]).sum(0), dw)
+
+
+def test_loss_wrong_gradients_fail(kernels):
+    spec, params, x = draw(kernels, "cross_entropy", n=64, vocab=2000, label_smoothing=0.1)
+    (g,) = cotangent(spec, params, x)
+    (ref,) = spec.reference_backward(x, params, (g,))
+    p = scipy.special.softmax(x["logits"], axis=1)
+    onehot = np.zeros_like(p)
+    onehot[np.arange(64), x["target"]] = 1.0
+    scale = float(g) / 64
+    assert grad_passes(spec, params, "logits", f32((p - 0.9 * onehot - 0.1 / 2000) * scale), ref)
+    assert not grad_passes(spec, params, "logits", (p - onehot) * scale, ref)  # no smoothing
+    assert not grad_passes(spec, params, "logits", (p - 0.9 * onehot) * scale, ref)
+    assert not grad_passes(spec, params, "logits", (p - 0.9 * onehot - 0.1 / 2000) * float(g),
+                           ref)  # the sum's gradient, not the mean's
+    spec, params, x = draw(kernels, "focal_loss", rows=256, classes=20, logit_scale=5e3)
+    (g,) = cotangent(spec, params, x)
+    (ref,) = spec.reference_backward(x, params, (g,))
+    z, t = x["logits"], x["targets"]
+    sign, alpha_t = 1 - 2 * t, np.where(t == 1, 0.25, 0.75)
+    s = scipy.special.expit(sign * x["logits"])  # 1 - p_t
+    good = sign * alpha_t * s ** 2 * (2 * (1 - s) * np.logaddexp(0, sign * z) + s)
+    scale = float(g) / z.size
+    assert grad_passes(spec, params, "logits", f32(good * scale), ref)
+    # the modulating factor treated as a constant (detached): only alpha_t s^gamma d ce
+    assert not grad_passes(spec, params, "logits", sign * alpha_t * s ** 2 * s * scale, ref)
+    assert not grad_passes(spec, params, "logits", -good * scale, ref)  # sign of z forgotten

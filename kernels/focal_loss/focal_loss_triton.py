@@ -5,7 +5,12 @@ stable form: z = (1 - 2t) x, l = log1p(exp(-|z|)), cross-entropy softplus(z) = m
 and (1 - p_t)^gamma = exp(-gamma softplus(-z)) with softplus(-z) = max(-z, 0) + l, so the
 power costs one exp and no log (the kernel is memory-bound on a GPU either way). log1p is
 Kahan's log(u) e / (u - 1) with u = 1 + e, accurate for tiny e: libdevice's log1p would do on a
-GPU, but the CPU interpreter cannot run libdevice calls."""
+GPU, but the CPU interpreter cannot run libdevice calls.
+
+Training saves only the inputs. Backward is one elementwise kernel over the flattened elements:
+the same e = exp(-|z|) and log1p, then d logits = (1 - 2t) alpha_t s^gamma (gamma p_t ce + s)
+g / count with s = sigmoid(z) = 1 - p_t and s^gamma = exp(-gamma softplus(-z)) as in the
+forward; g is read on the device (no host synchronisation)."""
 
 import torch
 import triton
@@ -61,3 +66,42 @@ def forward(logits: torch.Tensor, targets: torch.Tensor, alpha: float,
                                BLOCK=BLOCK, num_warps=8)
     _finish_mean[(1,)](parts, out, n_parts, count, ACC=acc, BLOCK=SUM_BLOCK, num_warps=4)
     return out
+
+
+# -- training --------------------------------------------------------------------------------
+@triton.jit
+def _focal_backward(x_ptr, t_ptr, g_ptr, d_ptr, count, alpha, gamma, ACC: tl.constexpr,
+                    BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < count
+    x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+    positive = tl.load(t_ptr + offs, mask=mask, other=0.0) > 0.5
+    z = tl.where(positive, -x, x)
+    e = tl.exp(-tl.abs(z))
+    log1p_e = _log1p(e)
+    ce = tl.maximum(z, 0.0) + log1p_e  # softplus(z) = -log(p_t)
+    inv = 1.0 / (1.0 + e)
+    s = tl.where(z >= 0, 1.0, e) * inv  # sigmoid(z) = 1 - p_t
+    p_t = tl.where(z >= 0, e, 1.0) * inv
+    mod = tl.exp(-gamma * (tl.maximum(-z, 0.0) + log1p_e))  # s^gamma
+    scale = tl.load(g_ptr).to(ACC) / count
+    grad = mod * (gamma * p_t * ce + s) * scale
+    d = tl.where(positive, -alpha * grad, (1.0 - alpha) * grad)
+    tl.store(d_ptr + offs, d.to(d_ptr.dtype.element_ty), mask=mask)
+
+
+def forward_train(logits, targets, alpha, gamma):
+    """Backward needs nothing beyond the inputs."""
+    return forward(logits, targets, alpha, gamma), (logits, targets)
+
+
+def backward(saved, g, alpha, gamma):
+    logits, targets = saved
+    x, t = logits.contiguous(), targets.contiguous()
+    d = torch.empty_like(x)
+    acc = tl.float64 if x.dtype == torch.float64 else tl.float32
+    _focal_backward[(triton.cdiv(x.numel(), BLOCK),)](x, t, g.reshape(1), d, x.numel(),
+                                                       float(alpha), float(gamma), ACC=acc,
+                                                       BLOCK=BLOCK, num_warps=8)
+    return (d,)

@@ -5,6 +5,14 @@ BLOCK_N] tile (BLOCK_N = next_power_of_2(hidden); BLOCK_M > 1 only for short row
 still moves a few thousand elements). Wider rows stream in BLOCK_N chunks, one program per row:
 one pass for the sum of squares, one to write (the re-read hits L2). The mean square is
 accumulated in float32 (float64 for float64 inputs), the output rounded once on store.
+
+Training: the same kernels also store each row's rstd (STATS; float32 for float32 and narrower
+inputs: 4 bytes a row), saved with x and weight. Backward follows the Triton layer-norm
+tutorial without its locks: a grid of programs (one per SM on a GPU) strides over row tiles,
+writes dx, and keeps its rows' sum of g xhat in registers, stored once into a [programs, hidden]
+float32 buffer; a second small kernel sums those partial rows in a fixed order (deterministic,
+no atomics) into dweight. Rows too wide for registers take two kernels: one streams each row
+for mean(dxhat xhat), the other, over (programs x column chunks), writes dx and the partials.
 """
 
 import torch
@@ -14,11 +22,13 @@ import triton.language as tl
 MAX_FUSED_COLS = 16384  # 64 KiB of float32 per row: beyond this the registers spill
 CHUNK_COLS = 4096
 TILE_ELEMS = 2048  # short rows are batched until a program holds about this many elements
+SUM_ROWS, SUM_COLS = 16, 128  # backward: the tile of the partial-sum reduction
 
 
 @triton.jit
-def _rms_norm_tile(x_ptr, w_ptr, out_ptr, rows, cols, x_stride, out_stride, eps,
-                   ACC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+def _rms_norm_tile(x_ptr, w_ptr, out_ptr, rstd_ptr, rows, cols, x_stride, out_stride, eps,
+                   ACC: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   STATS: tl.constexpr):
     r = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
     c = tl.arange(0, BLOCK_N)
     cmask = c < cols
@@ -30,11 +40,13 @@ def _rms_norm_tile(x_ptr, w_ptr, out_ptr, rows, cols, x_stride, out_stride, eps,
     y = x * rstd[:, None] * w[None, :]
     tl.store(out_ptr + r[:, None].to(tl.int64) * out_stride + c[None, :],
              y.to(out_ptr.dtype.element_ty), mask=mask)
+    if STATS:
+        tl.store(rstd_ptr + r, rstd, mask=r < rows)
 
 
 @triton.jit
-def _rms_norm_chunked(x_ptr, w_ptr, out_ptr, cols, x_stride, out_stride, eps,
-                      ACC: tl.constexpr, BLOCK_N: tl.constexpr):
+def _rms_norm_chunked(x_ptr, w_ptr, out_ptr, rstd_ptr, cols, x_stride, out_stride, eps,
+                      ACC: tl.constexpr, BLOCK_N: tl.constexpr, STATS: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     x_row = x_ptr + row * x_stride
     out_row = out_ptr + row * out_stride
@@ -49,6 +61,8 @@ def _rms_norm_chunked(x_ptr, w_ptr, out_ptr, cols, x_stride, out_stride, eps,
         x = tl.load(x_row + start + offs, mask=mask, other=0.0).to(ACC)
         w = tl.load(w_ptr + start + offs, mask=mask, other=0.0).to(ACC)
         tl.store(out_row + start + offs, (x * rstd * w).to(out_ptr.dtype.element_ty), mask=mask)
+    if STATS:
+        tl.store(rstd_ptr + row, rstd)
 
 
 def acc_type(dtype: torch.dtype):
@@ -60,18 +74,175 @@ def warps_for(elems: int) -> int:
     return max(1, min(16, triton.next_power_of_2(elems) // 512))
 
 
-def forward(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+def _forward(x, weight, eps, stats):
+    """The output and, with `stats`, each row's rstd (else None)."""
     rows, cols = x.shape
     x = x.contiguous() if x.stride(-1) != 1 else x
     out = torch.empty_like(x)
     acc = acc_type(x.dtype)
+    rstd = out  # an unused pointer when not training
+    if stats:
+        rstd = torch.empty(rows, device=x.device, dtype=acc_torch(x.dtype))
     block_n = triton.next_power_of_2(cols)
     if block_n <= MAX_FUSED_COLS:
         block_m = min(triton.next_power_of_2(rows), max(1, TILE_ELEMS // block_n))
         _rms_norm_tile[(triton.cdiv(rows, block_m),)](
-            x, weight, out, rows, cols, x.stride(0), out.stride(0), eps, ACC=acc,
-            BLOCK_M=block_m, BLOCK_N=block_n, num_warps=warps_for(block_m * block_n))
+            x, weight, out, rstd, rows, cols, x.stride(0), out.stride(0), eps, ACC=acc,
+            BLOCK_M=block_m, BLOCK_N=block_n, STATS=stats,
+            num_warps=warps_for(block_m * block_n))
     else:
-        _rms_norm_chunked[(rows,)](x, weight, out, cols, x.stride(0), out.stride(0), eps,
-                                   ACC=acc, BLOCK_N=CHUNK_COLS, num_warps=8)
+        _rms_norm_chunked[(rows,)](x, weight, out, rstd, cols, x.stride(0), out.stride(0), eps,
+                                   ACC=acc, BLOCK_N=CHUNK_COLS, STATS=stats, num_warps=8)
+    return (out, rstd) if stats else (out, None)
+
+
+def forward(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    return _forward(x, weight, eps, stats=False)[0]
+
+
+# -- training --------------------------------------------------------------------------------
+@triton.jit
+def _rms_norm_bwd_tile(x_ptr, w_ptr, rstd_ptr, g_ptr, dx_ptr, dw_ptr, rows, cols, x_stride,
+                       g_stride, dx_stride, n_tiles, ACC: tl.constexpr, BLOCK_M: tl.constexpr,
+                       BLOCK_N: tl.constexpr):
+    """Row tiles pid, pid + P, ...: dx written; sum_rows(g xhat) kept in registers and stored
+    once, as this program's row of the partial-sum buffer."""
+    pid = tl.program_id(0)
+    c = tl.arange(0, BLOCK_N)
+    cmask = c < cols
+    w = tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
+    dw = tl.zeros((BLOCK_N,), ACC)
+    for tile in range(pid, n_tiles, tl.num_programs(0)):
+        r = tile * BLOCK_M + tl.arange(0, BLOCK_M)
+        rmask = r < rows
+        mask = rmask[:, None] & cmask[None, :]
+        r64 = r[:, None].to(tl.int64)
+        x = tl.load(x_ptr + r64 * x_stride + c[None, :], mask=mask, other=0.0).to(ACC)
+        g = tl.load(g_ptr + r64 * g_stride + c[None, :], mask=mask, other=0.0).to(ACC)
+        rstd = tl.load(rstd_ptr + r, mask=rmask, other=0.0).to(ACC)
+        xhat = x * rstd[:, None]
+        dxhat = g * w[None, :]
+        dot = tl.sum(dxhat * xhat, axis=1) / cols
+        dx = (dxhat - xhat * dot[:, None]) * rstd[:, None]
+        tl.store(dx_ptr + r64 * dx_stride + c[None, :], dx.to(dx_ptr.dtype.element_ty),
+                 mask=mask)
+        dw += tl.sum(g * xhat, axis=0)
+    tl.store(dw_ptr + pid * cols + c, dw, mask=cmask)
+
+
+@triton.jit
+def _rms_norm_bwd_row_sums(x_ptr, w_ptr, rstd_ptr, g_ptr, dot_ptr, cols, x_stride, g_stride,
+                           ACC: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Wide rows, one program per row: mean(dxhat xhat) over the row."""
+    row = tl.program_id(0).to(tl.int64)
+    offs = tl.arange(0, BLOCK_N)
+    rstd = tl.load(rstd_ptr + row).to(ACC)
+    acc = tl.zeros((BLOCK_N,), ACC)
+    for start in range(0, cols, BLOCK_N):
+        mask = start + offs < cols
+        x = tl.load(x_ptr + row * x_stride + start + offs, mask=mask, other=0.0).to(ACC)
+        g = tl.load(g_ptr + row * g_stride + start + offs, mask=mask, other=0.0).to(ACC)
+        w = tl.load(w_ptr + start + offs, mask=mask, other=0.0).to(ACC)
+        acc += g * w * x * rstd
+    tl.store(dot_ptr + row, tl.sum(acc, axis=0) / cols)
+
+
+@triton.jit
+def _rms_norm_bwd_chunk(x_ptr, w_ptr, rstd_ptr, g_ptr, dot_ptr, dx_ptr, dw_ptr, rows, cols,
+                        x_stride, g_stride, dx_stride, ACC: tl.constexpr, BLOCK_N: tl.constexpr):
+    """Wide rows: program (pid, chunk) writes dx on its chunk of rows pid, pid + P, ... and
+    stores its partial sums of g xhat for that chunk."""
+    pid = tl.program_id(0)
+    c = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    cmask = c < cols
+    w = tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
+    dw = tl.zeros((BLOCK_N,), ACC)
+    step = tl.num_programs(0)
+    # row pointers advanced in 64 bits (rows x cols may pass 2**31)
+    x_row = x_ptr + pid.to(tl.int64) * x_stride
+    g_row = g_ptr + pid.to(tl.int64) * g_stride
+    dx_row = dx_ptr + pid.to(tl.int64) * dx_stride
+    for row in range(pid, rows, step):
+        x = tl.load(x_row + c, mask=cmask, other=0.0).to(ACC)
+        g = tl.load(g_row + c, mask=cmask, other=0.0).to(ACC)
+        rstd = tl.load(rstd_ptr + row).to(ACC)
+        xhat = x * rstd
+        dx = (g * w - xhat * tl.load(dot_ptr + row)) * rstd
+        tl.store(dx_row + c, dx.to(dx_ptr.dtype.element_ty), mask=cmask)
+        dw += g * xhat
+        x_row += step.to(tl.int64) * x_stride
+        g_row += step.to(tl.int64) * g_stride
+        dx_row += step.to(tl.int64) * dx_stride
+    tl.store(dw_ptr + pid * cols + c, dw, mask=cmask)
+
+
+@triton.jit
+def _sum_partials(part_ptr, out_ptr, n_parts, cols, ACC: tl.constexpr, BLOCK_P: tl.constexpr,
+                  BLOCK_N: tl.constexpr):
+    """out[c] = sum_p part[p, c], the partial rows added in a fixed order, rounded once."""
+    c = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    cmask = c < cols
+    p = tl.arange(0, BLOCK_P)
+    acc = tl.zeros((BLOCK_P, BLOCK_N), ACC)
+    for start in range(0, n_parts, BLOCK_P):
+        mask = ((start + p) < n_parts)[:, None] & cmask[None, :]
+        acc += tl.load(part_ptr + (start + p)[:, None] * cols + c[None, :], mask=mask, other=0.0)
+    tl.store(out_ptr + c, tl.sum(acc, axis=0).to(out_ptr.dtype.element_ty), mask=cmask)
+
+
+def acc_torch(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def programs_for(device: torch.device, work: int) -> int:
+    """Programs of the backward grid: one per SM on a GPU (each loops over its share of the row
+    tiles), a few under the CPU interpreter; never more than there is work."""
+    if device.type == "cuda":
+        return max(1, min(work, torch.cuda.get_device_properties(device).multi_processor_count))
+    return max(1, min(work, 8))
+
+
+def reduce_partials(part: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Sum a [programs, hidden] buffer over its rows into a tensor shaped and typed as `like`."""
+    out = torch.empty_like(like)
+    cols = part.shape[1]
+    _sum_partials[(triton.cdiv(cols, SUM_COLS),)](part, out, part.shape[0], cols,
+                                                  ACC=acc_type(part.dtype), BLOCK_P=SUM_ROWS,
+                                                  BLOCK_N=SUM_COLS, num_warps=4)
     return out
+
+
+def forward_train(x, weight, eps):
+    out, rstd = _forward(x, weight, eps, stats=True)
+    return out, (x, weight, rstd)
+
+
+def backward(saved, g, eps):
+    """dx = rstd (dxhat - xhat mean(dxhat xhat)) with dxhat = g weight; dweight =
+    sum_rows(g xhat) through per-program partial sums."""
+    x, weight, rstd = saved
+    rows, cols = x.shape
+    x = x.contiguous() if x.stride(-1) != 1 else x
+    g = g.contiguous()
+    dx = torch.empty_like(x)
+    acc = acc_type(x.dtype)
+    block_n = triton.next_power_of_2(cols)
+    if block_n <= MAX_FUSED_COLS:
+        block_m = min(triton.next_power_of_2(rows), max(1, TILE_ELEMS // block_n))
+        n_tiles = triton.cdiv(rows, block_m)
+        programs = programs_for(x.device, n_tiles)
+        dw = torch.empty((programs, cols), device=x.device, dtype=rstd.dtype)
+        _rms_norm_bwd_tile[(programs,)](
+            x, weight, rstd, g, dx, dw, rows, cols, x.stride(0), g.stride(0), dx.stride(0),
+            n_tiles, ACC=acc, BLOCK_M=block_m, BLOCK_N=block_n,
+            num_warps=warps_for(block_m * block_n))
+    else:
+        dot = torch.empty_like(rstd)
+        _rms_norm_bwd_row_sums[(rows,)](x, weight, rstd, g, dot, cols, x.stride(0), g.stride(0),
+                                        ACC=acc, BLOCK_N=CHUNK_COLS, num_warps=8)
+        programs = programs_for(x.device, rows)
+        dw = torch.empty((programs, cols), device=x.device, dtype=rstd.dtype)
+        _rms_norm_bwd_chunk[(programs, triton.cdiv(cols, CHUNK_COLS))](
+            x, weight, rstd, g, dot, dx, dw, rows, cols, x.stride(0), g.stride(0),
+            dx.stride(0), ACC=acc, BLOCK_N=CHUNK_COLS, num_warps=8)
+    return dx, reduce_partials(dw, weight)
