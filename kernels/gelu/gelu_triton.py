@@ -46,7 +46,7 @@ def forward(x: torch.Tensor, *, approximate: str = "none") -> torch.Tensor:
     return out
 
 
-INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 

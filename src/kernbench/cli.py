@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="results file (default results/<suite>-<time>.jsonl)")
     p.add_argument("--kernels", action="append", default=[], metavar="DIR",
                    help="extra folder of kernels (also KERNBENCH_KERNELS)")
-    for name in ("kernel", "backend", "dtype", "device"):
+    for name in ("kernel", "backend", "dtype", "device", "mode"):
         p.add_argument(f"--{name}", action="append", default=[],
                        help=f"only this {name} (repeatable)")
     p.add_argument("--threads", type=int, help="threads for every pool (default: all cores)")
@@ -123,7 +123,8 @@ def dispatch(args: argparse.Namespace) -> int:
         execute_run(RunOptions(
             suite=args.suite, output=args.output, kernels_dirs=tuple(args.kernels),
             kernel=tuple(args.kernel), backend=tuple(args.backend), dtype=tuple(args.dtype),
-            device=tuple(args.device), threads=args.threads, isolate=args.isolate,
+            device=tuple(args.device), mode=tuple(args.mode), threads=args.threads,
+            isolate=args.isolate,
             calibrate=args.calibrate, progress=not args.no_progress,
             allocator=args.allocator, resume=args.resume, shard=args.shard,
             dry_run=args.dry_run, profile=args.profile,

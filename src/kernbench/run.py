@@ -27,6 +27,7 @@ class RunOptions:
     backend: tuple[str, ...] = ()
     dtype: tuple[str, ...] = ()
     device: tuple[str, ...] = ()
+    mode: tuple[str, ...] = ()
     threads: int | None = None
     isolate: str = "group"
     calibrate: str = "cached"  # cached | force | skip
@@ -51,7 +52,8 @@ def execute_run(opts: RunOptions) -> Path:
     kernels = discover(list(opts.kernels_dirs))
     suite = load_suite(opts.suite, kernels)
     cases = filter_cases(suite.cases, kernels=opts.kernel, backends=opts.backend,
-                         dtypes=opts.dtype, devices=opts.device, known_kernels=kernels)
+                         dtypes=opts.dtype, devices=opts.device, modes=opts.mode,
+                         known_kernels=kernels)
     if not cases:
         raise UsageError(f"{opts.suite}: no case matches the filters")
     if opts.shard:
