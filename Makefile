@@ -35,6 +35,12 @@ report: install
 GATE_SUITE ?= suites/smoke.toml
 GATE_RESULTS ?= results/gate-current.jsonl
 gate: install
+	@$(PY) -c "import pathlib, sys; from kernbench import environment as e; \
+	  p = pathlib.Path('results/baselines') / e.fingerprint(e.machine(), e.software()) / \
+	      (pathlib.Path('$(GATE_SUITE)').stem + '.jsonl'); \
+	  p.exists() or (print(f'kernbench: error: no baseline for this machine ({p}); record one on \
+	a quiet machine: kernbench run $(GATE_SUITE) -o R.jsonl && kernbench baseline save R.jsonl', \
+	  file=sys.stderr), sys.exit(2))"
 	$(VENV)/bin/kernbench run $(GATE_SUITE) -o $(GATE_RESULTS) --no-progress
 	$(VENV)/bin/kernbench gate --current $(GATE_RESULTS) --markdown results/gate-summary.md
 
