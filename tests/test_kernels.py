@@ -51,8 +51,8 @@ def test_case_is_ok_and_accurate(case_id, worker):
     assert record["memory"]["method"]
 
 
-#: Issue 4: these Triton implementations must have backward kernels (attention: not yet)
-TRITON_BACKWARD = ("softmax", "matmul", "rms_norm", "swiglu", "cross_entropy")
+#: Issue 4: these Triton implementations must have backward kernels
+TRITON_BACKWARD = ("softmax", "matmul", "rms_norm", "swiglu", "cross_entropy", "attention")
 
 
 @pytest.mark.parametrize("name", TRITON_BACKWARD)

@@ -118,6 +118,34 @@ def test_attention_reference_is_stable_for_huge_logits(kernels, causal):
         np.testing.assert_array_equal(ref[:, :, 0], x["v"][:, :, 0])
 
 
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("shape,logit_scale", [
+    ({"batch": 2, "heads": 3, "seq": 37, "head_dim": 24}, 1.0),
+    ({"batch": 1, "heads": 2, "seq": 16, "head_dim": 8}, 100.0),  # logits in the hundreds
+    ({"batch": 1, "heads": 1, "seq": 1100, "head_dim": 16}, 1.0),  # long rows
+])
+def test_attention_reference_gradient_matches_torch_autograd(kernels, causal, shape, logit_scale):
+    spec = kernels["attention"].spec
+    params = spec.resolve({**shape, "causal": causal})
+    rng = np.random.default_rng(1234)  # fresh inputs, not the forward tests'
+    x = spec.make_inputs(params, rng)
+    x["q"] = x["q"] * logit_scale
+    (ref,) = spec.reference(x, params)
+    cot = spec.make_grad_outputs(params, rng, (ref,))
+    grads = spec.reference_backward(x, params, cot)
+    q, k, v = (t64(x[n]).requires_grad_() for n in ("q", "k", "v"))
+    out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+    out.backward(torch.from_numpy(cot[0]))
+    # saturated rows make dq and dk a cancellation (P (dP - rowsum(P dP)) with P one-hot):
+    # both sides are then float64 round-off of the scale |dO| |v| |k|, hence the atol
+    atol = 1e-13 * np.abs(cot[0]).max() * np.abs(x["v"]).max() * max(
+        np.abs(x["q"]).max(), np.abs(x["k"]).max())
+    for name, ours, theirs in zip(("q", "k", "v"), grads, (q.grad, k.grad, v.grad)):
+        theirs = theirs.numpy()
+        assert np.isfinite(ours).all(), name
+        np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=atol, err_msg=name)
+
+
 def _attention(q, k, v, causal, *, scale_factor=1.0, weights_dtype=None, mask_shift=0):
     """float64 attention with one knob turned: the scale, rounding of P, the mask's diagonal."""
     s_len = q.shape[2]

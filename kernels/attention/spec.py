@@ -32,10 +32,22 @@ from kernbench import KernelSpec, Tolerance
 LOGIT_STD = 2.0
 
 
+def _weights(q: np.ndarray, k: np.ndarray, causal: bool) -> np.ndarray:
+    """The [S, S] attention weights P = softmax(q k^T / sqrt(D) + mask) of one head."""
+    s_len = q.shape[0]
+    scores = (q @ k.T) * (1.0 / math.sqrt(q.shape[-1]))
+    if causal:
+        scores[np.triu(np.ones((s_len, s_len), dtype=bool), k=1)] = -np.inf
+    weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    weights /= weights.sum(axis=-1, keepdims=True)
+    return weights
+
+
 class AttentionSpec(KernelSpec):
     defaults = {"batch": 1, "heads": 8, "seq": 1024, "head_dim": 64, "causal": False}
     inputs = ("q", "k", "v")
     static_params = ("causal",)
+    grad_inputs = ("q", "k", "v")
 
     def check(self, params):
         for key in ("batch", "heads", "seq", "head_dim"):
@@ -51,6 +63,19 @@ class AttentionSpec(KernelSpec):
         s, d = params["seq"], params["head_dim"]
         return Tolerance(0.5 * math.sqrt(s) + 0.5 * LOGIT_STD * math.sqrt(d) + 8.0)
 
+    def grad_tolerance(self, params, dtype, name):
+        """float32: dv = P^T dO and dk = scale dS^T q sum over up to S queries, dq = scale dS k
+        over up to S keys, like the forward's P.V, and dS = P (dP - rowsum(dO * O)) adds one
+        cancellation: the forward's bound with the sums' sqrt(S) term doubled. bf16/fp16:
+        computed in float32 and rounded once is ~0.2 eps; flash kernels also round P and dS to
+        the input dtype for the tensor-core dots (and Delta is taken from the rounded output),
+        which simulated in float64 gives 0.30-0.34 eps at S = 1024-4096, D = 64 and 128: the
+        bound is 2 eps, as for the forward."""
+        if dtype in ("bfloat16", "float16"):
+            return Tolerance(2.0)
+        s, d = params["seq"], params["head_dim"]
+        return Tolerance(math.sqrt(s) + 0.5 * LOGIT_STD * math.sqrt(d) + 8.0)
+
     def make_inputs(self, params, rng):
         shape = (params["batch"], params["heads"], params["seq"], params["head_dim"])
         return {"q": LOGIT_STD * rng.standard_normal(shape),
@@ -59,19 +84,40 @@ class AttentionSpec(KernelSpec):
 
     def reference(self, inputs, params):
         q, k, v = inputs["q"], inputs["k"], inputs["v"]
-        s_len = q.shape[2]
-        scale = 1.0 / math.sqrt(q.shape[-1])
-        future = np.triu(np.ones((s_len, s_len), dtype=bool), k=1)
         out = np.empty(q.shape[:3] + v.shape[3:])
         for b in range(q.shape[0]):  # one [S, S] float64 score matrix at a time
             for h in range(q.shape[1]):
-                scores = (q[b, h] @ k[b, h].T) * scale
-                if params["causal"]:
-                    scores[future] = -np.inf
-                weights = np.exp(scores - scores.max(axis=-1, keepdims=True))
-                weights /= weights.sum(axis=-1, keepdims=True)
-                out[b, h] = weights @ v[b, h]
+                out[b, h] = _weights(q[b, h], k[b, h], params["causal"]) @ v[b, h]
         return (out,)
+
+    def reference_backward(self, inputs, params, grad_outputs):
+        # with P = softmax(S), S = scale q k^T (+ mask), O = P v and cotangent dO:
+        #   dv = P^T dO,  dP = dO v^T,  dS = P * (dP - rowsum(dO * O)),
+        #   dq = scale dS k,  dk = scale dS^T q
+        q, k, v = inputs["q"], inputs["k"], inputs["v"]
+        (g,) = grad_outputs
+        scale = 1.0 / math.sqrt(q.shape[-1])
+        dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+        for b in range(q.shape[0]):
+            for h in range(q.shape[1]):
+                p = _weights(q[b, h], k[b, h], params["causal"])
+                go = g[b, h]
+                dv[b, h] = p.T @ go
+                dp = go @ v[b, h].T
+                ds = p * (dp - (dp * p).sum(axis=-1, keepdims=True))
+                dq[b, h] = scale * (ds @ k[b, h])
+                dk[b, h] = scale * (ds.T @ q[b, h])
+        return dq, dk, dv
+
+    def backward_flops(self, params):
+        # five S x S x D products (q k^T recomputed, dO v^T, P^T dO, dS k, dS^T q), 2.5x the
+        # forward's two, halved by the causal mask like the forward
+        return 2.5 * self.flops(params)
+
+    def backward_bytes(self, params, itemsize):
+        # read q, k, v, O, dO and the float32 row statistic; write dq, dk, dv
+        b, h, s, d = params["batch"], params["heads"], params["seq"], params["head_dim"]
+        return float(8 * b * h * s * d * itemsize + b * h * s * max(itemsize, 4))
 
     def flops(self, params):
         # q @ k^T and P @ v: 2*S*S*D each per (batch, head); a causal mask halves the work that
