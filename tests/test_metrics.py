@@ -33,3 +33,19 @@ def test_matmul_bound_by_compute(kernels):
     assert "suspect" not in r["flags"]
     fast = derive(record(0.01, {"m": 2048, "n": 2048, "k": 2048}), spec, CEILINGS)
     assert "suspect" in fast["flags"]
+
+
+def test_in_place_kernels_are_held_to_the_in_place_update_ceiling(kernels):
+    """An in-place update does not pay the copy's write-allocate reads: AdamW faster than the
+    copy ceiling but within the update ceiling is not suspect; softmax at that speed is."""
+    ceilings = {"cpu": {**CEILINGS["cpu"], "update_gbps": 60.0}}
+    adamw = kernels["adamw_step"].spec
+    params = adamw.resolve({"numel": 1 << 20})
+    seconds = adamw.bytes(params, 4) / 50e9  # 50 GB/s: above copy (40), below update (60)
+    r = derive(record(seconds, params), adamw, ceilings)
+    assert abs(r["gbps"] - 50.0) < 1e-6 and "suspect" not in r["flags"]
+    assert abs(r["roofline_fraction"] - 50 / 60) < 0.05
+    assert "suspect" in derive(record(seconds / 1.5, params), adamw, ceilings)["flags"]
+    softmax = kernels["softmax"].spec
+    fast = derive(record(8e6 / 50e9, {"rows": 1000, "cols": 1000}), softmax, ceilings)
+    assert "suspect" in fast["flags"]  # writes a new buffer: the copy ceiling applies

@@ -14,13 +14,18 @@ from .spec import KernelSpec
 CEILING_SLACK = 0.10
 
 
-def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, float | None]:
-    """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings."""
+def ceiling_for(ceilings: dict, device: str, dtype: str,
+                in_place: bool = False) -> tuple[float | None, float | None]:
+    """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings. The
+    memory ceiling is the copy bandwidth, or for a kernel that updates its inputs in place the
+    better of copy and in-place update (see kernbench.ceilings: no write-allocate traffic)."""
     if device == "cuda":
         device = "cuda:0"
     dev = (ceilings or {}).get(device) or {}
     gemm = dev.get("gemm_gflops", {}).get(dtype)
     bw = dev.get("copy_gbps")
+    if in_place and bw and dev.get("update_gbps"):
+        bw = max(bw, dev["update_gbps"])
     return gemm, bw
 
 
@@ -43,7 +48,8 @@ def derive(record: dict, spec: KernelSpec, ceilings: dict) -> dict:
     record["gflops"] = flops / median / 1e9
     record["gbps"] = nbytes / median / 1e9
     record["intensity"] = flops / nbytes if nbytes else None
-    peak_gflops, peak_gbps = ceiling_for(ceilings, record["device"], record["dtype"])
+    peak_gflops, peak_gbps = ceiling_for(ceilings, record["device"], record["dtype"],
+                                         in_place=bool(spec.mutates_inputs))
     if peak_gbps and nbytes:
         bound = peak_gbps * record["intensity"] if peak_gflops is None else min(
             peak_gflops, peak_gbps * record["intensity"])

@@ -637,7 +637,8 @@ def ceiling_text(header: dict) -> list[tuple[str, str]]:
         if not isinstance(ceil, dict):
             continue
         parts = []
-        for key, name in (("copy_gbps", "copy"), ("read_gbps", "read")):
+        for key, name in (("copy_gbps", "copy"), ("update_gbps", "in-place update"),
+                          ("read_gbps", "read")):
             v = num(ceil.get(key))
             if v:
                 parts.append(f"{name} {v:.3g} GB/s")
