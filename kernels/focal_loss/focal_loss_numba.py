@@ -3,8 +3,10 @@ float64 for float64 inputs, as the spec says backends compute) with the stable f
 z = (1 - 2t) x, e = exp(-|z|), l = log1p(e), softplus(z) = max(z, 0) + l,
 1 - p_t = sigmoid(z) = (1 or e) / (1 + e), and for gamma != 2 the power as
 sigmoid(z)^gamma = exp(-gamma softplus(-z)) = exp(-gamma (max(-z, 0) + l)), so no pow call
-(gamma = 2, the paper's default, squares: a separate compiled loop, `square`). Row sums are
-float64.
+(gamma = 2, the paper's default, squares: a separate compiled loop, `square`). Each row (one
+anchor's classes, 80 positive terms) is summed in the input dtype, vectorised, and the row sums
+in float64: a float64 accumulator inside the row loop converts every term and halves the vector
+width (measured on one core at 65536 x 80: 5.9 ms vs 3.1 ms).
 
 exp and log1p come from kernbench.numba_math: numba from PyPI has no SVML, so np.exp and
 np.log1p are scalar libm calls per element and the loop cannot vectorise; the polynomials
@@ -29,7 +31,7 @@ def _focal_sum(x, t, alpha, gamma, square):
     a, gm = x.dtype.type(alpha), x.dtype.type(gamma)
     total = 0.0
     for i in prange(rows):
-        row = 0.0
+        row = zero  # one row's terms (classes of one anchor) in the input dtype, then float64
         for j in range(cols):
             positive = t[i, j] > 0.5
             z = -x[i, j] if positive else x[i, j]
