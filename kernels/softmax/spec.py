@@ -1,7 +1,19 @@
 """Row-wise softmax over the last axis: out[i, j] = exp(x[i, j] - max_j x[i]) / sum_j exp(...).
 
 Inputs are standard normal scaled by 4, so rows have a clear maximum and exp() spans several
-decades (a softmax of near-constant rows would hide errors in the normalisation)."""
+decades (a softmax of near-constant rows would hide errors in the normalisation).
+
+Error model: each output is exp() (about one rounding) divided by its row's sum, so the sum's
+relative error is shared by the whole row and dominates. A float32 sum of n terms, accumulated
+sequentially in a few vector lanes as most CPU kernels do, is off by ~0.3 sqrt(n) eps of its
+value (round-off of a growing partial sum, a random walk); pairwise or float64 sums much less.
+The float32 (and float64) bound is 8 + 0.5 sqrt(cols) eps: 19 at 512 columns, 40 at 4096, 98
+at 32768. Measured (float32): NumPy, numba (float64 sum) and JAX 0.2-0.9 eps at every width;
+torch.softmax's fused CPU kernel 0.9, 3.6 and 28 eps at 512, 4096 and 32768 columns (under a
+fixed 16 eps it failed the 32768-wide rows of cpu.toml). bf16/fp16 outputs computed in float32
+and rounded once: 2 eps."""
+
+import math
 
 import numpy as np
 
@@ -12,12 +24,10 @@ class SoftmaxSpec(KernelSpec):
     defaults = {"rows": 1024, "cols": 1024}
     inputs = ("x",)
     grad_inputs = ("x",)
-    tolerances = {
-        "float64": Tolerance(64),
-        "float32": Tolerance(16),
-        "float16": Tolerance(2),
-        "bfloat16": Tolerance(2),
-    }
+    def tolerance(self, params, dtype):
+        if dtype in ("bfloat16", "float16"):
+            return Tolerance(2)
+        return Tolerance(8 + 0.5 * math.sqrt(params["cols"]))
 
     def check(self, params):
         for key in ("rows", "cols"):
