@@ -3,7 +3,9 @@
 - `tracemalloc`: exact for NumPy (which reports its buffers to it) and numba arrays; blind to
   torch and JAX, which allocate outside Python's allocator.
 - `rss`: peak resident set size (VmHWM) after resetting it through /proc/self/clear_refs, minus
-  the RSS before the call. Coarse (pages, allocator caching), but sees every allocation.
+  the RSS before the call. Coarse (pages, allocator caching), but sees every allocation. Free
+  heap memory is first handed back to the OS (`malloc_trim`): the runner's allocator settings
+  keep freed buffers resident for reuse, which would otherwise hide the call's allocations.
 - `torch.cuda`: the CUDA caching allocator's peak statistics, reset before the call.
 - `jax.memory_analysis`: XLA's compiled plan (temporaries + outputs), exact for what XLA allocates.
 - `cupy.mempool`: CuPy's memory pool emptied before the call; the pool's size after it is the
@@ -15,10 +17,20 @@ Every record names its method; figures from different methods are not interchang
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
+
+
+def _malloc_trim() -> None:
+    """Return glibc's free heap memory to the OS (a no-op where there is no glibc)."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _status_kib(field: str) -> int | None:
@@ -57,6 +69,7 @@ def peak_tracemalloc(call: Callable[[], Any]) -> int:
 
 def peak_rss(call: Callable[[], Any]) -> int | None:
     gc.collect()
+    _malloc_trim()
     if not _reset_peak_rss():
         return None
     base = _status_kib("VmRSS")
