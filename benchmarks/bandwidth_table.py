@@ -5,8 +5,8 @@ bandwidth.
     python benchmarks/bandwidth_table.py RESULTS.jsonl [--dtype float32] [--mode forward]
 
 Reads only the results file (its header holds the ceilings `kernbench calibrate` measured at
-the start of the run). "Ranked" is what the report ranks: status ok (not suspect, not
-inaccurate, not interpreted). An algorithm is memory-bound when its arithmetic intensity
+the start of the run). "Ranked" is what the report ranks: status ok (not inaccurate) and
+not flagged suspect or interpreted. An algorithm is memory-bound when its arithmetic intensity
 (flops per byte of minimum traffic) is below the ridge point, the float32 GEMM rate over the
 copy bandwidth. Medians are quoted with the case's IQR / median as the spread.
 """
@@ -50,7 +50,8 @@ def table(path: str, dtype: str, mode: str) -> str:
         biggest = max(c["byte_count"] or 0 for c in cases)
         at = [c for c in cases if (c["byte_count"] or 0) == biggest]
         shape = ",".join(f"{k}={v}" for k, v in at[0]["params"].items())
-        ranked = [c for c in at if c["status"] == "ok" and "interpreted" not in c["flags"]]
+        ranked = [c for c in at if c["status"] == "ok"
+                  and not {"interpreted", "suspect"} & set(c["flags"])]
         bound = "memory" if (at[0]["intensity"] or 0) < ridge else "compute"
         if not ranked:
             lines.append(f"| {kernel} | {shape} | {bound} | none ranked | | | | | 0 / {len(at)} |")

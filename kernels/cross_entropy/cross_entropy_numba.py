@@ -13,45 +13,49 @@ from numba import njit, prange
 
 from kernbench.numba_math import fast_exp, row_max
 
+#: exp(z - m) and z - m are summed in the logits' dtype over blocks of this many logits (a fixed
+#: trip count vectorises; a float64 accumulator per element converts every term and halves the
+#: vector width), and the block sums in float64: 17.5 -> 11.8 ms on one core at 1024 x 32000
+BLOCK = 512
+
 
 @njit(parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy", cache=False)
-def _cross_entropy_sum(z, target, ls):
+def _cross_entropy(z, target, ls, lse):
+    """The summed loss; each row's log-sum-exp also goes to `lse` unless it is empty."""
     n, vocab = z.shape
+    zero = z.dtype.type(0.0)
     total = 0.0
     for i in prange(n):
-        m = row_max(z[i])
+        row = z[i]
+        m = row_max(row)
         s = 0.0
         c = 0.0
-        for j in range(vocab):
-            d = z[i, j] - m
+        n_full = vocab // BLOCK
+        for b in range(n_full):
+            blk = row[b * BLOCK:(b + 1) * BLOCK]
+            ps = zero
+            pc = zero
+            for j in range(BLOCK):
+                d = blk[j] - m
+                ps += fast_exp(d)
+                pc += d
+            s += ps
+            c += pc
+        for j in range(n_full * BLOCK, vocab):
+            d = row[j] - m
             s += fast_exp(d)
             c += d
-        total += np.log(s) + (1.0 - ls) * (m - z[i, target[i]]) - ls * c / vocab
+        log_s = np.log(s)
+        total += log_s + (1.0 - ls) * (m - row[target[i]]) - ls * c / vocab
+        if lse.size:
+            lse[i] = m + log_s
     return total
 
 
 def forward(logits, target, label_smoothing):
-    total = _cross_entropy_sum(logits, target, float(label_smoothing))
+    no_lse = np.empty(0, dtype=np.promote_types(logits.dtype, np.float32))
+    total = _cross_entropy(logits, target, float(label_smoothing), no_lse)
     return np.asarray(total / logits.shape[0], dtype=logits.dtype)
-
-
-@njit(parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy", cache=False)
-def _cross_entropy_train(z, target, ls, lse):
-    """The forward kernel's arithmetic, also storing each row's log-sum-exp."""
-    n, vocab = z.shape
-    total = 0.0
-    for i in prange(n):
-        m = row_max(z[i])
-        s = 0.0
-        c = 0.0
-        for j in range(vocab):
-            d = z[i, j] - m
-            s += fast_exp(d)
-            c += d
-        log_s = np.log(s)
-        total += log_s + (1.0 - ls) * (m - z[i, target[i]]) - ls * c / vocab
-        lse[i] = m + log_s
-    return total
 
 
 @njit(parallel=True, fastmath={"reassoc", "contract"}, cache=False)
@@ -67,7 +71,7 @@ def _cross_entropy_backward(z, target, lse, ls, scale, d):
 
 def forward_train(logits, target, label_smoothing):
     lse = np.empty(logits.shape[0], dtype=np.promote_types(logits.dtype, np.float32))
-    total = _cross_entropy_train(logits, target, float(label_smoothing), lse)
+    total = _cross_entropy(logits, target, float(label_smoothing), lse)
     return np.asarray(total / logits.shape[0], dtype=logits.dtype), (logits, target, lse)
 
 
