@@ -1,9 +1,10 @@
-"""Shared fixtures. Triton must see TRITON_INTERPRET=1 before it is first imported, so it is
-set here, before any test module imports anything."""
+"""Shared fixtures. Triton must see TRITON_INTERPRET=1, and numba NUMBA_ENABLE_CUDASIM=1, before
+they are first imported, so both are set here, before any test module imports anything."""
 
 import os
 
 os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 os.environ.setdefault("KERNBENCH_THREADS", "2")
 
 from pathlib import Path  # noqa: E402

@@ -1,7 +1,8 @@
 """Every kernel x backend (variants included) x dtype of the smoke suite, on its small shapes,
 in-process: each runnable case must be ok and within tolerance; each one that cannot run must
-say why. Triton runs under its interpreter. A missing backend fails test_every_family_available
-rather than silently shrinking this sweep."""
+say why. Triton runs under its interpreter; numba-cuda in numba's CUDA simulator, on the tiny
+shapes of suites/simulated.toml (the simulator is far too slow for the smoke shapes). A missing
+backend fails test_every_family_available rather than silently shrinking this sweep."""
 
 import pytest
 
@@ -12,7 +13,8 @@ from kernbench.suite import load_suite
 from .conftest import FAST, ROOT
 
 SUITE = load_suite(ROOT / "suites" / "smoke.toml", discover([]))
-CASES = {p.case.id: p for p in SUITE.cases}
+SIMULATED = load_suite(ROOT / "suites" / "simulated.toml", discover([]))
+CASES = {p.case.id: p for p in (*SUITE.cases, *SIMULATED.cases)}
 
 
 def test_every_family_available():
@@ -25,11 +27,22 @@ def test_smoke_covers_every_kernel_and_implementation(kernels):
     for name, kernel in kernels.items():
         planned = {(p.case.backend, p.impl.path) for p in SUITE.cases if p.case.kernel == name}
         assert planned, f"{name} is not in smoke.toml"
+        planned |= {(p.case.backend, p.impl.path) for p in SIMULATED.cases
+                    if p.case.kernel == name}
         for impl in kernel.implementations:
             for backend in backends_for_source(impl.family):
-                if not family_of(backend).runs_on_cpu:
+                family = family_of(backend)
+                if not family.runs_on_cpu:
                     continue
-                assert (backend, impl.path) in planned, f"{impl.path} ({backend}) not in smoke"
+                where = "simulated.toml" if family.cpu_simulator else "smoke.toml"
+                assert (backend, impl.path) in planned, f"{impl.path} ({backend}) not in {where}"
+
+
+def test_simulated_suite_holds_only_simulator_backends():
+    for p in SIMULATED.cases:
+        assert family_of(p.case.backend).cpu_simulator, p.case.id
+    for p in SUITE.cases:
+        assert not family_of(p.case.backend).cpu_simulator, f"{p.case.id}: far too slow here"
 
 
 @pytest.mark.parametrize("case_id", sorted(CASES), ids=str)  # full ids: `-k adamw_step` works

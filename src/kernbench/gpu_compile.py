@@ -1,16 +1,24 @@
-"""Compile every Triton kernel for a real GPU target, on a machine without a GPU.
+"""Compile every Triton and numba-cuda kernel for a real GPU target, on a machine without a GPU.
 
-The CPU interpreter proves a kernel's arithmetic; it says nothing about whether the kernel
-compiles for a GPU (type errors in lowering, shared memory over the limit, register spills).
-Triton's wheel carries ptxas, so the whole pipeline (TTIR -> TTGIR -> LLIR -> PTX -> cubin) can
-run here: a stand-in driver reports an sm_90 (H100) target, every launch becomes a compile-only
-`warmup` (no kernel runs, outputs are garbage and ignored), and an autotuned kernel compiles
-every one of its configs. Each launcher is called with the smoke suite's inputs (and its
-backward, where it has one), so exactly the specialisations the benchmark uses are compiled.
+The CPU interpreter (Triton) and simulator (numba-cuda) prove a kernel's arithmetic; they say
+nothing about whether the kernel compiles for a GPU (type errors in lowering, shared memory over
+the limit, register spills, float64 arithmetic in a float32 kernel).
 
-    python -m kernbench.gpu_compile [SUITE] [--arch 90] [--kernel NAME]
+- Triton: its wheel carries ptxas, so the whole pipeline (TTIR -> TTGIR -> LLIR -> PTX -> cubin)
+  runs here: a stand-in driver reports an sm_90 (H100) target, every launch becomes a
+  compile-only `warmup` (no kernel runs, outputs are garbage and ignored), and an autotuned
+  kernel compiles every one of its configs.
+- numba-cuda: each launch `kernel[grid, block](*args)` is replaced by numba's own
+  `cuda.compile_ptx` for the argument types the launch would have used (NVVM from the
+  nvidia-cuda-nvcc wheel, no driver needed), and Triton's ptxas assembles the PTX for the target.
 
-Runs in its own process: TRITON_INTERPRET must be unset before triton is imported.
+Each launcher is called with the suite's inputs (and its backward, where it has one), so exactly
+the specialisations the benchmark uses are compiled.
+
+    python -m kernbench.gpu_compile [SUITE] [--arch 90] [--kernel NAME] [--backend triton]
+
+Runs in its own process: TRITON_INTERPRET and NUMBA_ENABLE_CUDASIM must be unset before triton
+and numba are imported.
 """
 
 from __future__ import annotations
@@ -25,15 +33,28 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+#: the backends whose kernels this compiles
+BACKENDS = ("triton", "numba_cuda")
+#: environment variables that would replace GPU code generation by a CPU stand-in
+CPU_STAND_INS = ("TRITON_INTERPRET", "NUMBA_ENABLE_CUDASIM")
+
+
 @dataclass(frozen=True)
 class Compiled:
-    kernel: str  # the @triton.jit function
+    kernel: str  # the @triton.jit or @cuda.jit function
     case: str
     num_warps: int
-    num_stages: int
+    num_stages: int | None  # Triton's software pipelining depth (numba-cuda: none)
     shared_bytes: int
     registers: int | None
     stack_bytes: int | None  # local memory per thread: register spills (0 is what we want)
+    f64_ops: int  # float64 instructions in the PTX: in a float32 case, a promotion to look at
+
+
+def f64_ops(ptx: str) -> int:
+    """Instructions in `ptx` that compute in or convert to/from float64."""
+    return sum(1 for line in ptx.splitlines()
+               if ".f64" in line and not line.lstrip().startswith(("//", ".")))
 
 
 @contextlib.contextmanager
@@ -86,6 +107,69 @@ def compile_only(arch: int = 90):
         driver._active = None
 
 
+@contextlib.contextmanager
+def numba_compile_only(arch: int = 90):
+    """Within this block, numba-cuda launches compile to PTX for `sm_<arch>` and do not run.
+    Yields a list of (kernel name, threads per block, PTX) per distinct specialisation."""
+    import numba
+    from numba import cuda
+    from numba.cuda import dispatcher
+    from numba.cuda.dispatcher import CUDADispatcher
+
+    class StandInDevice:  # device functions ask the current device for its target
+        compute_capability = (arch // 10, arch % 10)
+
+    compiled: list = []
+    seen: set = set()
+    original, original_device = CUDADispatcher.__getitem__, dispatcher.get_current_device
+
+    def configure(self, config):
+        block = config[1]
+        threads = 1
+        for d in (block if isinstance(block, tuple) else (block,)):
+            threads *= d
+
+        def compile_launch(*args):
+            sig = tuple(numba.typeof(a) for a in args)
+            key = (self.py_func, sig, threads)
+            if key in seen:
+                return
+            seen.add(key)
+            ptx, _ = cuda.compile_ptx(self.py_func, sig, cc=(arch // 10, arch % 10),
+                                      fastmath=bool(self.targetoptions.get("fastmath")))
+            compiled.append((self.py_func.__name__, threads, ptx))
+
+        return compile_launch
+
+    CUDADispatcher.__getitem__ = configure
+    dispatcher.get_current_device = StandInDevice
+    try:
+        yield compiled
+    finally:
+        CUDADispatcher.__getitem__ = original
+        dispatcher.get_current_device = original_device
+
+
+def assemble(ptx: str, arch: int) -> tuple[bytes, int]:
+    """PTX -> cubin with the ptxas shipped in Triton's wheel; also returns the static shared
+    memory ptxas reports (bytes). Raises RuntimeError with ptxas's message if it fails."""
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "k.ptx", Path(tmp) / "k.cubin"
+        src.write_text(ptx)
+        run = subprocess.run([str(tool), f"-arch=sm_{arch}", "-v", str(src), "-o", str(out)],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            raise RuntimeError(f"ptxas: {run.stderr.strip()[-800:]}")
+        smem = 0
+        for line in run.stderr.splitlines():
+            if "bytes smem" in line:
+                smem = max(smem, int(line.split("bytes smem")[0].split(",")[-1].split()[-1]))
+        return out.read_bytes(), smem
+
+
 def resource_usage(cubin: bytes) -> tuple[int | None, int | None]:
     """(registers, stack bytes per thread) of a cubin, read with the cuobjdump shipped in
     Triton's wheel. Stack bytes above 0 mean registers spilled to local memory."""
@@ -109,7 +193,30 @@ def resource_usage(cubin: bytes) -> tuple[int | None, int | None]:
 
 
 def compile_case(p, arch: int) -> list[Compiled]:
-    """Compile every kernel one planned triton case launches (forward, and backward if any)."""
+    """Compile every kernel one planned case launches (forward, and backward if any)."""
+    if p.case.backend.split(":")[0] == "numba_cuda":
+        with numba_compile_only(arch) as launched:
+            _launch_case(p)
+        result = []
+        for name, threads, ptx in launched:
+            cubin, smem = assemble(ptx, arch)
+            regs, spills = resource_usage(cubin)
+            result.append(Compiled(name, p.case.id, max(threads // 32, 1), None, smem, regs,
+                                   spills, f64_ops(ptx)))
+        return result
+    with compile_only(arch) as compiled:
+        _launch_case(p)
+    result = []
+    for name, kernel in compiled:
+        regs, spills = resource_usage(kernel.asm["cubin"])
+        md = kernel.metadata
+        result.append(Compiled(name, p.case.id, md.num_warps, md.num_stages, md.shared, regs,
+                               spills, f64_ops(kernel.asm["ptx"])))
+    return result
+
+
+def _launch_case(p) -> None:
+    """Call a case's launchers (forward, and backward for backward modes) on CPU tensors."""
     import numpy as np
 
     from .backends import family_of
@@ -122,20 +229,12 @@ def compile_case(p, arch: int) -> list[Compiled]:
     inputs = spec.make_inputs(params, case_seed(p.case, 0, 0))
     args = [family.to_backend(inputs[k], p.case.dtype, "cpu") for k in spec.inputs]
     statics = spec.static_kwargs(params)
-    with compile_only(arch) as compiled:
-        module.forward(*args, **statics)
-        if p.case.mode != "forward" and hasattr(module, "forward_train"):
-            outputs, saved = module.forward_train(*args, **statics)
-            outs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
-            cot = [family.to_backend(np.ones(tuple(o.shape)), p.case.dtype, "cpu") for o in outs]
-            module.backward(saved, *cot, **statics)
-    result = []
-    for name, kernel in compiled:
-        regs, spills = resource_usage(kernel.asm["cubin"])
-        md = kernel.metadata
-        result.append(Compiled(name, p.case.id, md.num_warps, md.num_stages, md.shared, regs,
-                               spills))
-    return result
+    module.forward(*args, **statics)
+    if p.case.mode != "forward" and hasattr(module, "forward_train"):
+        outputs, saved = module.forward_train(*args, **statics)
+        outs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+        cot = [family.to_backend(np.ones(tuple(o.shape)), p.case.dtype, "cpu") for o in outs]
+        module.backward(saved, *cot, **statics)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,9 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", nargs="?", default="suites/smoke.toml")
     parser.add_argument("--arch", type=int, default=90, help="compute capability x10 (90: H100)")
     parser.add_argument("--kernel", action="append", default=[])
+    parser.add_argument("--backend", action="append", choices=BACKENDS, default=[],
+                        help="compile only this backend's kernels (default: all of "
+                             f"{', '.join(BACKENDS)})")
     args = parser.parse_args(argv)
-    if os.environ.get("TRITON_INTERPRET") == "1":
-        print("gpu_compile: unset TRITON_INTERPRET (this compiles for a real GPU)",
+    stand_ins = [v for v in CPU_STAND_INS if os.environ.get(v, "0") not in ("", "0")]
+    if stand_ins:
+        print(f"gpu_compile: unset {' and '.join(stand_ins)} (this compiles for a real GPU)",
               file=sys.stderr)
         return 2
     from .discovery import discover
@@ -155,22 +258,30 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         kernels = discover([])
-        cases = filter_cases(load_suite(args.suite, kernels).cases, backends=["triton"],
-                             kernels=args.kernel, known_kernels=kernels)
+        suite = load_suite(args.suite, kernels)
+        wanted = set(args.backend or BACKENDS)
+        cases = [p for p in filter_cases(suite.cases, kernels=args.kernel, known_kernels=kernels)
+                 if p.case.backend.split(":")[0] in wanted]
     except UsageError as exc:
         print(f"gpu_compile: error: {exc}", file=sys.stderr)
         return 2
-    # one case per (kernel, variant, dtype, forward/backward): shapes rarely change the code
+    # one case per (kernel, variant, dtype, forward/backward, static parameters): shapes rarely
+    # change the code, static parameters (gelu's `approximate`, attention's `causal`) do
     chosen = {}
     for p in cases:
-        chosen.setdefault((p.case.kernel, p.case.label, p.case.dtype, p.case.mode != "forward"), p)
+        statics = p.kernel.spec.static_kwargs(p.case.param_dict)
+        key = (p.case.kernel, p.case.label, p.case.dtype, p.case.mode != "forward",
+               tuple(sorted((k, repr(v)) for k, v in statics.items())))
+        chosen.setdefault(key, p)
     failures = 0
-    print(f"{'case':<72} {'kernel':<28} warps stages  smem   regs stack")
+    print(f"{'case':<72} {'kernel':<28} warps stages  smem   regs stack   f64")
     for p in chosen.values():
         try:
             for c in compile_case(p, args.arch):
-                print(f"{c.case[:72]:<72} {c.kernel[:28]:<28} {c.num_warps:>5} {c.num_stages:>6} "
-                      f"{c.shared_bytes:>6} {c.registers!s:>5} {c.stack_bytes!s:>5}")
+                stages = "-" if c.num_stages is None else c.num_stages
+                print(f"{c.case[:72]:<72} {c.kernel[:28]:<28} {c.num_warps:>5} {stages:>6} "
+                      f"{c.shared_bytes:>6} {c.registers!s:>5} {c.stack_bytes!s:>5} "
+                      f"{c.f64_ops:>5}")
         except Exception as exc:  # a kernel that does not compile for the GPU
             failures += 1
             text = str(exc).strip().splitlines()

@@ -14,6 +14,9 @@
     cases = [ { rows = 4096, cols = 4096 } ]         # an explicit list (both may be given)
     dtypes = ["float32"]     # any [suite] key may be overridden per kernel
 
+Without `backends`, every backend runs, except a CPU simulator of a GPU backend (numba_cuda on
+`cpu`), which runs only where named.
+
 A sweep is the product params x dtypes x devices x backends x modes. Every error names the file
 and the key, with the allowed values, and is a UsageError (exit code 2).
 """
@@ -130,6 +133,9 @@ def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
             raise unknown("device", d, ["cpu", "cuda", "cuda:N"], f"{where} devices")
     modes = _names(conf, "modes", ["forward"], MODES, where)
     backends = _str_list(conf, "backends", list(BACKENDS), where)
+    # a simulator (numba-cuda on a CPU) runs only where a suite names it: minutes per call at
+    # ordinary shapes would swamp a sweep that merely left `backends` to its default
+    named = "backends" in conf
     labels = {impl.label(b): (b, impl) for impl in kernel.implementations
               for b in family_backends(impl.family)}
     selected: dict[str, tuple[str, Implementation]] = {}
@@ -147,6 +153,8 @@ def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
     for params in _param_sets(spec, conf, where):
         for backend, impl in selected.values():
             for device, dtype, mode in itertools.product(devices, dtypes, modes):
+                if device == "cpu" and not named and family_of(backend).cpu_simulator:
+                    continue
                 case = Case(kernel.name, backend, impl.variant, device, dtype, mode,
                             tuple(params.items()))
                 yield PlannedCase(case, settings, kernel, impl)

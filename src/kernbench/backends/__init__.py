@@ -10,6 +10,7 @@ from ..errors import unknown
 from .base import Family, file_source
 from .cupy_family import CupyFamily
 from .jax_family import JaxFamily
+from .numba_cuda_family import NumbaCudaFamily
 from .numba_family import NumbaFamily
 from .numpy_family import NumpyFamily
 from .torch_family import TorchFamily
@@ -17,7 +18,7 @@ from .triton_family import TritonFamily
 
 FAMILIES: dict[str, Family] = {
     f.name: f for f in (NumpyFamily(), NumbaFamily(), TorchFamily(), JaxFamily(), TritonFamily(),
-                        CupyFamily())
+                        NumbaCudaFamily(), CupyFamily())
 }
 #: the file suffixes kernels use: `<algo>_<source>.py`
 SOURCES: tuple[str, ...] = tuple(dict.fromkeys(file_source(f) for f in FAMILIES.values()))

@@ -41,6 +41,9 @@ class Family:
     dtypes: tuple[str, ...] = ("float64", "float32", "bfloat16", "float16")
     #: False for GPU-only families (CuPy): `make test` on a CPU cannot exercise them
     runs_on_cpu: bool = True
+    #: True where the CPU runs are a simulator of the GPU, far too slow for ordinary shapes
+    #: (numba-cuda): `make test` runs them on suites/simulated.toml's tiny shapes
+    cpu_simulator: bool = False
 
     # -- availability --------------------------------------------------------------------
     def missing(self) -> str | None:

@@ -145,6 +145,35 @@ class TorchFamily(Family):
         }
 
 
+class TorchLauncherFamily(TorchFamily):
+    """Hand-written GPU kernels launched on torch tensors (Triton, numba-cuda): torch allocates
+    and times (events, L2 flush, CUDA graphs, allocator peaks), the backend file's launcher is
+    called as written, and its own `forward_train`/`backward` are the backward modes. On a CPU
+    the kernels run under an interpreter or simulator, so every record there is flagged
+    `interpreted` and kept out of speed comparisons."""
+
+    def prepare(self, backend, fn, static_kwargs, device):
+        return lambda *args: fn(*args, **static_kwargs)
+
+    def prepare_train(self, backend, module, static_kwargs, device, spec):
+        from .base import HandWrittenTrainer
+
+        return HandWrittenTrainer(module, static_kwargs, len(spec.inputs),
+                                  lambda: self.synchronize(device))
+
+    def to_backend_train(self, array, dtype, device, grad):
+        return self.to_backend(array, dtype, device)
+
+    def reset_compile_counters(self, backend):
+        pass
+
+    def compile_info(self, backend):
+        return None
+
+    def flags(self, backend, device):
+        return [] if is_cuda(device) else ["interpreted"]
+
+
 class AutogradTrainer:
     """torch_eager / torch_compile backward: autograd through the (compiled) forward. In
     `backward` mode the graph is kept (retain_graph) and only torch.autograd.grad is timed."""

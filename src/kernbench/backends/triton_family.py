@@ -5,10 +5,10 @@ is flagged `interpreted` and kept out of speed comparisons."""
 
 from __future__ import annotations
 
-from .torch_family import TorchFamily, is_cuda
+from .torch_family import TorchLauncherFamily, is_cuda
 
 
-class TritonFamily(TorchFamily):
+class TritonFamily(TorchLauncherFamily):
     name = "triton"
     backends = ("triton",)
     requires = ("triton", "torch")
@@ -21,24 +21,3 @@ class TritonFamily(TorchFamily):
         if device != "cpu" and not is_cuda(device):
             return f"triton does not know device {device!r}"
         return super().unsupported(backend, device, dtype)
-
-    def prepare(self, backend, fn, static_kwargs, device):
-        return lambda *args: fn(*args, **static_kwargs)
-
-    def prepare_train(self, backend, module, static_kwargs, device, spec):
-        from .base import HandWrittenTrainer
-
-        return HandWrittenTrainer(module, static_kwargs, len(spec.inputs),
-                                  lambda: self.synchronize(device))
-
-    def to_backend_train(self, array, dtype, device, grad):
-        return self.to_backend(array, dtype, device)
-
-    def reset_compile_counters(self, backend):
-        pass
-
-    def compile_info(self, backend):
-        return None
-
-    def flags(self, backend, device):
-        return [] if is_cuda(device) else ["interpreted"]

@@ -39,8 +39,8 @@ DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
 PROBLEM_ORDER = ("crashed", "timeout", "failed", "skipped", "unsupported")
 #: Flags that keep a time out of rankings, and why (shown to the reader).
 UNRANKED_FLAGS = {
-    "interpreted": "interpreted (Triton on the CPU): proves correctness, its time is not a "
-                   "Triton time",
+    "interpreted": "interpreted (Triton's interpreter or numba's CUDA simulator on the CPU): "
+                   "proves correctness, its time is not a GPU kernel's time",
     "suspect": "faster than this machine's ceiling allows: probably a missing synchronisation",
     "inaccurate": "fails its accuracy tolerance",
 }

@@ -1,0 +1,130 @@
+"""What every numba-cuda kernel file shares: launching `@cuda.jit` kernels on torch tensors, and
+block-wide reductions.
+
+The `numba_cuda` backend keeps its data in torch tensors, as Triton's does: torch allocates (so
+the caching allocator's peak statistics measure memory, and CUDA events and the L2 flush come
+from the torch adapter), numba-cuda compiles and launches the kernels. On a GPU a tensor is
+handed to numba through `__cuda_array_interface__` without a copy and without the host-blocking
+stream synchronisation numba does by default (`sync=False`), and kernels are launched on torch's
+current stream, so they are ordered with torch's work, timed by its events and can be captured
+into a CUDA graph. On a CPU the kernels run in numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1,
+set by the worker before numba is imported) on the tensors' own memory: slow, but it runs the
+kernel's code thread by thread, barriers and shared memory included.
+
+The simulator has no warp shuffles, so block reductions go through shared memory in a
+barrier-separated tree; on a GPU that costs log2(threads) barriers per reduction, small next to
+streaming a row of a memory-bound kernel.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any
+
+import numba
+import torch
+from numba import cuda
+
+#: numba's CUDA simulator is on: kernels run as Python threads on the host
+SIMULATED = bool(numba.config.ENABLE_CUDASIM)
+
+SIMULATOR_SWITCH_INTERVAL_S = 5e-4
+
+_TYPES = {torch.float32: numba.float32, torch.float64: numba.float64}
+
+
+def numba_type(dtype: torch.dtype):
+    """The numba scalar type kernels compute in for a tensor dtype (float32 or float64)."""
+    try:
+        return _TYPES[dtype]
+    except KeyError:
+        raise TypeError(f"numba_cuda kernels take float32 or float64 tensors, not {dtype}") from None
+
+
+def kernel_arg(t: Any) -> Any:
+    """A tensor as an array numba kernels accept (same memory); anything else unchanged."""
+    if not isinstance(t, torch.Tensor):
+        return t
+    if t.is_cuda:
+        return cuda.as_cuda_array(t.detach(), sync=False)
+    return t.detach().numpy()
+
+
+def launch(kernel: Any, grid: int | tuple, block: int | tuple, *args: Any) -> None:
+    """Launch `kernel[grid, block]` on the device (and current torch stream) of the tensors."""
+    device = next(a.device for a in args if isinstance(a, torch.Tensor))
+    arrays = [kernel_arg(a) for a in args]
+    if device.type != "cuda":
+        # The simulator's block manager busy-polls its threads for barriers: with Python's
+        # default 5 ms thread switch interval every barrier costs milliseconds (5x slower)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(SIMULATOR_SWITCH_INTERVAL_S)
+        try:
+            kernel[grid, block](*arrays)
+        finally:
+            sys.setswitchinterval(interval)
+        return
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    with cuda.gpus[index]:
+        stream = cuda.external_stream(torch.cuda.current_stream(device).cuda_stream)
+        kernel[grid, block, stream](*arrays)
+
+
+def per_dtype(build):
+    """Cache a kernel factory `build(T)` (T a numba scalar type) per dtype: numba kernels whose
+    constants and shared arrays take the input's precision."""
+    cached = functools.cache(build)
+
+    @functools.wraps(build)
+    def get(dtype: torch.dtype):
+        return cached(numba_type(dtype))
+
+    return get
+
+
+def _block_reduction(combine):
+    """A block-wide reduction device function for the device function `combine(a, b)`."""
+
+    @cuda.jit(device=True)
+    def reduce(value, shared):
+        tid = cuda.threadIdx.x
+        shared[tid] = value
+        cuda.syncthreads()
+        step = cuda.blockDim.x // 2
+        while step > 0:
+            if tid < step:
+                shared[tid] = combine(shared[tid], shared[tid + step])
+            cuda.syncthreads()
+            step //= 2
+        total = shared[0]
+        cuda.syncthreads()  # shared[0] is read before the next reduction may overwrite it
+        return total
+
+    return reduce
+
+
+@cuda.jit(device=True)
+def _add(a, b):
+    return a + b
+
+
+@cuda.jit(device=True)
+def _max(a, b):
+    return max(a, b)
+
+
+#: block_sum(value, shared): the sum of `value` over the block (blockDim.x a power of two, at
+#: most len(shared)); every thread of the block must call it, and every thread gets the total
+block_sum = _block_reduction(_add)
+#: block_max(value, shared): the maximum of `value` over the block, same contract
+block_max = _block_reduction(_max)
+
+
+def row_threads(cols: int, most: int = 256) -> int:
+    """Threads per block for a kernel that gives one block to each row of `cols` elements: a
+    power of two, at least a warp, at most `most`, not many more than the row has elements."""
+    threads = 32
+    while threads < most and threads < cols:
+        threads *= 2
+    return threads
