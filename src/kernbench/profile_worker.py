@@ -8,11 +8,11 @@ first call (compilation), then `timing.measure` warms up and measures the median
 input copies (recorded in the index, so the profile can be compared with the benchmark), then
 the profiler records `calls` more calls on the same copies. One profiler per family:
 
-- torch (torch_eager, torch_compile) and triton: torch.profiler with shapes and memory through
+- torch (torch_eager, torch_compile), triton and numba_cuda: torch.profiler with shapes and memory through
   `tensorboard_trace_handler`; for torch_compile, inductor's debug trace and generated code and
   Dynamo's counters; C++ kernels are compiled with `cpp.enable_kernel_profile` so each fused
-  kernel appears as its own operation. Triton under the CPU interpreter is profiled by cProfile
-  first (its time is the interpreter's Python), torch.profiler second (for the trace).
+  kernel appears as its own operation. Triton under the CPU interpreter (and numba_cuda in the
+  CUDA simulator) is profiled by cProfile first (its time is Python's), torch.profiler second.
 - jax: jax.profiler trace (XLA's per-HLO-op events give the op breakdown), the optimised HLO and
   StableHLO text, `cost_analysis()`.
 - numpy, numba: cProfile, plus a line-level pass over the kernel's file (cProfile charges a ufunc
@@ -470,11 +470,12 @@ def profilers_for(case: Case) -> list:
     family = family_of(case.backend).name
     if family == "torch":
         return [TorchProfiler()]
-    if family == "triton":
+    if family in ("triton", "numbacuda"):
         if case.device.startswith("cuda"):
             return [TorchProfiler()]
-        # Under TRITON_INTERPRET=1 the kernel's time is Python (the interpreter): cProfile says
-        # where it goes; torch.profiler still gives the tensorboard run and the torch ops.
+        # Under TRITON_INTERPRET=1 (or numba's CUDA simulator) the kernel's time is Python:
+        # cProfile says where it goes; torch.profiler still gives the tensorboard run and the
+        # torch ops.
         return [PythonProfiler(), TorchProfiler("torch_top_ops")]
     if family == "jax":
         return [JaxProfiler()]
