@@ -39,7 +39,8 @@ def numba_type(dtype: torch.dtype):
     try:
         return _TYPES[dtype]
     except KeyError:
-        raise TypeError(f"numba_cuda kernels take float32 or float64 tensors, not {dtype}") from None
+        raise TypeError(f"numba_cuda kernels take float32 or float64 tensors, not {dtype}"
+                        ) from None
 
 
 def kernel_arg(t: Any) -> Any:
@@ -121,6 +122,20 @@ block_sum = _block_reduction(_add)
 block_max = _block_reduction(_max)
 
 
+@cuda.jit(device=True)
+def grouped_tile(pid, rows, cols, tile_rows, tile_cols, group):
+    """(first row, first column) of the output tile block `pid` computes, in Triton's grouped
+    order: `group` consecutive blocks walk down the tile rows of one tile column before moving
+    right, so the tiles of the right-hand operand they share are reused from L2."""
+    num_m = (rows + tile_rows - 1) // tile_rows
+    num_n = (cols + tile_cols - 1) // tile_cols
+    per_group = group * num_n
+    first_m = (pid // per_group) * group
+    size_m = min(num_m - first_m, group)
+    return ((first_m + (pid % per_group) % size_m) * tile_rows,
+            ((pid % per_group) // size_m) * tile_cols)
+
+
 def row_threads(cols: int, most: int = 256) -> int:
     """Threads per block for a kernel that gives one block to each row of `cols` elements: a
     power of two, at least a warp, at most `most`, not many more than the row has elements."""
@@ -128,3 +143,16 @@ def row_threads(cols: int, most: int = 256) -> int:
     while threads < most and threads < cols:
         threads *= 2
     return threads
+
+
+def row_cache_plan(cols: int, per_thread: int = 8, most_threads: int = 512,
+                   most_per_thread: int = 16) -> tuple[int, int]:
+    """(threads, values per thread) for a one-block-per-row kernel that keeps its row in
+    registers: about `per_thread` values a thread in at most `most_threads` threads, the
+    per-thread cache a power of two of at most `most_per_thread` (a compile-time size, so the
+    kernel is built per cache size); columns past threads x cache are streamed."""
+    threads = row_threads(-(-cols // per_thread), most_threads)
+    per = 1
+    while per < most_per_thread and per * threads < cols:
+        per *= 2
+    return threads, per

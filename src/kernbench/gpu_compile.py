@@ -32,7 +32,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-
 #: the backends whose kernels this compiles
 BACKENDS = ("triton", "numba_cuda")
 #: environment variables that would replace GPU code generation by a CPU stand-in
@@ -252,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gpu_compile: unset {' and '.join(stand_ins)} (this compiles for a real GPU)",
               file=sys.stderr)
         return 2
+    from .backends import family_of
     from .discovery import discover
     from .errors import UsageError
     from .suite import filter_cases, load_suite
@@ -260,8 +260,11 @@ def main(argv: list[str] | None = None) -> int:
         kernels = discover([])
         suite = load_suite(args.suite, kernels)
         wanted = set(args.backend or BACKENDS)
+        # (a dtype the backend does not take is recorded `unsupported` by a run: nothing to
+        # compile)
         cases = [p for p in filter_cases(suite.cases, kernels=args.kernel, known_kernels=kernels)
-                 if p.case.backend.split(":")[0] in wanted]
+                 if p.case.backend.split(":")[0] in wanted
+                 and p.case.dtype in family_of(p.case.backend).dtypes]
     except UsageError as exc:
         print(f"gpu_compile: error: {exc}", file=sys.stderr)
         return 2

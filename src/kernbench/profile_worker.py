@@ -8,11 +8,12 @@ first call (compilation), then `timing.measure` warms up and measures the median
 input copies (recorded in the index, so the profile can be compared with the benchmark), then
 the profiler records `calls` more calls on the same copies. One profiler per family:
 
-- torch (torch_eager, torch_compile), triton and numba_cuda: torch.profiler with shapes and memory through
-  `tensorboard_trace_handler`; for torch_compile, inductor's debug trace and generated code and
-  Dynamo's counters; C++ kernels are compiled with `cpp.enable_kernel_profile` so each fused
-  kernel appears as its own operation. Triton under the CPU interpreter (and numba_cuda in the
-  CUDA simulator) is profiled by cProfile first (its time is Python's), torch.profiler second.
+- torch (torch_eager, torch_compile), triton and numba_cuda: torch.profiler with shapes and
+  memory through `tensorboard_trace_handler`; for torch_compile, inductor's debug trace and
+  generated code and Dynamo's counters; C++ kernels are compiled with
+  `cpp.enable_kernel_profile` so each fused kernel appears as its own operation. Triton under
+  the CPU interpreter (and numba_cuda in the CUDA simulator) is profiled by cProfile first (its
+  time is Python's), torch.profiler second.
 - jax: jax.profiler trace (XLA's per-HLO-op events give the op breakdown), the optimised HLO and
   StableHLO text, `cost_analysis()`.
 - numpy, numba: cProfile, plus a line-level pass over the kernel's file (cProfile charges a ufunc

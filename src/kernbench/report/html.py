@@ -254,10 +254,11 @@ def count_chips(counts: dict[str, int], anchor: str = "") -> str:
 LEGEND = (
     "<div class=\"legend\"><span><span class=\"star\">★</span> fastest ranked result in its row"
     "</span><span><span class=\"badge interpreted\">INTERPRETED</span> Triton's CPU "
-    "interpreter or numba's CUDA simulator: correctness only, never ranked</span><span><span class=\"badge suspect\">"
-    "SUSPECT</span> above this machine's ceiling: not ranked</span><span><span class=\"badge "
-    "inaccurate\">INACCURATE</span> fails its tolerance: not ranked</span><span>±: IQR / median"
-    " of the kept samples</span><span>blue bar: fraction of the roofline bound</span></div>")
+    "interpreter or numba's CUDA simulator: correctness only, never ranked</span><span>"
+    "<span class=\"badge suspect\">SUSPECT</span> above this machine's ceiling: not ranked"
+    "</span><span><span class=\"badge inaccurate\">INACCURATE</span> fails its tolerance: not "
+    "ranked</span><span>±: IQR / median of the kept samples</span><span>blue bar: fraction of "
+    "the roofline bound</span></div>")
 
 
 def filter_bar(kernels: list[str], labels: list[str], dtypes: list[str]) -> str:
