@@ -112,8 +112,12 @@ def test_gelu_erfc_matches_libm(kernels):
     x = np.concatenate([RNG.standard_normal(20000) * 3, RNG.uniform(-27, 27, 20000),
                         np.linspace(-1.01, 1.01, 2001), [0.0, -0.0, 1.0, -1.0, 8.0, -8.0]])
     expect = np.array([math.erfc(v) for v in x])
-    rel = np.abs(erfc(x) - expect) / np.abs(expect)
-    assert rel.max() < 1e-14
+    err = np.abs(erfc(x) - expect)
+    # relative error where erfc is a normal number; past x ~ 26.5 it is subnormal, where the
+    # spacing of doubles (not the formula) sets the error: a few units of the smallest one
+    normal = np.abs(expect) >= np.finfo(np.float64).tiny
+    assert (err[normal] / np.abs(expect[normal])).max() < 1e-14
+    assert (err[~normal] <= 4 * np.finfo(np.float64).smallest_subnormal).all()
     np.testing.assert_array_equal(erfc(np.array([np.inf, -np.inf])), [0.0, 2.0])
     assert np.isnan(erfc(np.array([np.nan]))).all()
 

@@ -125,7 +125,10 @@ class GeluSpec(KernelSpec):
         x = inputs["x"]
         if params["approximate"] == "tanh":
             u = math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)
-            return (0.5 * x * (1.0 + np.tanh(u)),)
+            # 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), without 1 + tanh's cancellation for u << 0
+            # (where it rounds to 0 in float64 past u ~ -19); exp overflows to inf -> -0, the limit
+            with np.errstate(over="ignore"):
+                return (x / (1.0 + np.exp(-2.0 * u)),)
         return (0.5 * x * erfc(-x / math.sqrt(2.0)),)
 
     def reference_backward(self, inputs, params, grad_outputs):
