@@ -167,16 +167,26 @@ HARD = {
 }
 
 
+#: the same logits on shapes numba's CUDA simulator runs in a second or two
+HARD_SIMULATED = {
+    "cross_entropy": {"n": 3, "vocab": 300, "label_smoothing": 0.1, "logit_scale": 5e3},
+    "focal_loss": {"rows": 9, "classes": 40, "gamma": 1.5, "logit_scale": 5e3},
+}
+
+
 def hard_cases(kernels, modes=("forward",)):
     """Every implementation in float32 and bfloat16; torch.compile in float32 only (its code is
-    generated from the same torch files, and each compile costs seconds)."""
-    def suite(backends, dtypes):
+    generated from the same torch files, and each compile costs seconds); numba_cuda (float32,
+    in the simulator) on tiny shapes."""
+    def suite(backends, dtypes, shapes=HARD):
         data = {"suite": {"backends": backends, "dtypes": dtypes, "modes": list(modes)},
-                "kernels": {name: {"cases": [params]} for name, params in HARD.items()}}
+                "kernels": {name: {"cases": [params]} for name, params in shapes.items()}}
         return build_suite(data, kernels, "hard-inputs").cases
 
     return (suite(["numpy", "numba", "torch_eager", "jax_jit", "triton"],
-                  ["float32", "bfloat16"]) + suite(["torch_compile"], ["float32"]))
+                  ["float32", "bfloat16"]) + suite(["torch_compile"], ["float32"])
+            + (suite(["numba_cuda"], ["float32"], HARD_SIMULATED) if modes == ("forward",)
+               else ()))
 
 
 HARD_CASES = {p.case.id: p for p in hard_cases(discover([]))}

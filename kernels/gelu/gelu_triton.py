@@ -47,7 +47,7 @@ def forward(x: torch.Tensor, *, approximate: str = "none") -> torch.Tensor:
 
 
 INV_SQRT_2PI = tl.constexpr(1.0 / math.sqrt(2.0 * math.pi))
-SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+SQRT_2_OVER_PI = tl.constexpr(math.sqrt(2.0 / math.pi))
 
 
 @triton.jit
