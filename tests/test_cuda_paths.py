@@ -17,9 +17,15 @@ def test_gpu_suite_plans_every_kernel():
     kernels = discover([])
     suite = load_suite(ROOT / "suites" / "gpu.toml", kernels)
     assert {p.case.device for p in suite.cases} == {"cuda"}
-    assert {"softmax", "matmul"} <= {p.case.kernel for p in suite.cases}
-    assert {"torch_eager", "torch_compile", "triton", "jax_jit", "cupy"} <= {
+    assert {p.case.kernel for p in suite.cases} == set(kernels)
+    assert {"torch_eager", "torch_compile", "triton", "numba_cuda", "jax_jit", "cupy"} <= {
         p.case.backend for p in suite.cases}
+    # the issue-4 training modes, on the GPU too, wherever a kernel has a gradient
+    for name, kernel in kernels.items():
+        modes = {p.case.mode for p in suite.cases if p.case.kernel == name}
+        expected = {"forward", "backward", "forward_backward"} if kernel.spec.grad_inputs else {
+            "forward"}
+        assert modes == expected, name
 
 
 def test_cuda_cases_without_gpu_are_recorded(tmp_path):
@@ -28,19 +34,21 @@ def test_cuda_cases_without_gpu_are_recorded(tmp_path):
         pytest.skip("this test is about machines without a GPU")
     suite = tmp_path / "s.toml"
     suite.write_text('[suite]\nbackends = ["numpy", "numba", "torch_eager", "jax_jit", "triton",'
-                     ' "cupy"]\ndevices = ["cuda", "cuda:1"]\nbudget_s = 0.0\nmin_samples = 2\n'
-                     '[kernels.softmax]\nparams = { rows = [4], cols = [8] }\n')
+                     ' "numba_cuda", "cupy"]\ndevices = ["cuda", "cuda:1"]\nbudget_s = 0.0\n'
+                     'min_samples = 2\n[kernels.softmax]\nparams = { rows = [4], cols = [8] }\n')
     out = tmp_path / "r.jsonl"
     assert main(["run", str(suite), "-o", str(out), "--calibrate", "skip",
                  "--no-progress"]) == 0
     cases = read_run(out).cases
-    assert len(cases) == 2 * 7  # numpy, numba, torch_eager (+manual), jax, triton, cupy
+    assert len(cases) == 2 * 8  # numpy, numba, torch_eager (+manual), jax, triton, numba_cuda,
+    # cupy
     for c in cases:
         assert c["status"] in ("unsupported", "skipped"), c
         assert c["reason"], c
     reasons = {c["backend"]: c["reason"] for c in cases if c["device"] == "cuda"}
     assert "CPU only" in reasons["numpy"] and "CPU only" in reasons["numba"]
     assert "no CUDA device" in reasons["torch_eager"]
+    assert "no CUDA device" in reasons["numba_cuda"]
     assert "GPU" in reasons["jax_jit"] or "gpu" in reasons["jax_jit"]
 
 

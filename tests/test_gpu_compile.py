@@ -37,10 +37,24 @@ def test_triton_kernels_compile_for_sm90():
 
 
 def test_numba_cuda_kernels_compile_for_sm90_without_float64_in_float32():
-    rows = compile_suite("simulated.toml", "numba_cuda")
+    # simulated.toml: every kernel in both dtypes; gpu.toml: the tile configurations and block
+    # sizes that GPU-sized shapes select (each launch's registers must fit its block)
+    rows = compile_suite("simulated.toml", "numba_cuda") + compile_suite("gpu.toml", "numba_cuda")
     compiled = {line.split("/")[0] for line in rows}
     assert kernels_with("numbacuda") <= compiled, kernels_with("numbacuda") - compiled
     # a float literal or a float64 helper silently promotes a float32 kernel to float64
     # (half rate or worse on a GPU, twice the registers): none may
     promoted = [line for line in rows if "/float32/" in line and int(line.split()[-1]) > 0]
     assert not promoted, promoted
+
+
+def test_a_kernel_with_more_registers_than_its_block_can_hold_is_reported():
+    from kernbench.gpu_compile import Compiled, launch_problem
+
+    def kernel(regs, warps):
+        return Compiled("k", "case", warps, None, 0, regs, 0, 0)
+
+    assert launch_problem(kernel(128, 16)) is None  # 128 x 512 = 65536 exactly
+    assert "launch would fail" in launch_problem(kernel(130, 16))  # rounds up to 136 a thread
+    assert launch_problem(kernel(255, 8)) is None
+    assert launch_problem(kernel(None, 32)) is None

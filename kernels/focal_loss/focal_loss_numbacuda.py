@@ -10,6 +10,12 @@ exp(-gamma softplus(-z)), softplus(-z) = max(-z, 0) + l: no log of a sigmoid, an
 exp more than the gamma = 2 square (the kernel is memory-bound). fastmath: approximate exp
 (ex2.approx, as Triton's tl.exp) and flush-to-zero (terms below 1e-38 vanish: nothing next to the
 mean); log1p is libdevice's accurate one.
+
+Training saves only the inputs. Backward is one elementwise kernel over the flattened elements,
+the forward's chunks (each thread's 8 logits and targets loaded first): the same e = exp(-|z|)
+and log1p, s = sigmoid(z) and p_t as r or e r with r = 1 / (1 + e) (no 1 - s cancellation), then
+d logits = (1 - 2t) alpha_t s^gamma (gamma p_t ce + s) g / count, a sum of positive terms with no
+negative power of s; g is read on the device (no host synchronisation).
 """
 
 import functools
@@ -83,3 +89,55 @@ def forward(logits, targets, alpha, gamma):
     launch(_partial_kernel(T), n_parts, THREADS, x, t, partials, T(alpha), T(gamma))
     launch(_mean_kernel(T), 1, row_threads(n_parts, SUM_THREADS), partials, count, out.view(1))
     return out
+
+
+# -- training --------------------------------------------------------------------------------
+@functools.cache
+def _backward_kernel(T):
+    @cuda.jit(fastmath=True)
+    def focal_backward(x, t, g, d, alpha, gamma):
+        xs = cuda.local.array(PER_THREAD, T)
+        ts = cuda.local.array(PER_THREAD, T)
+        start = cuda.blockIdx.x * CHUNK + cuda.threadIdx.x
+        count = x.shape[0]
+        for k in range(PER_THREAD):
+            j = start + k * THREADS
+            if j < count:
+                xs[k] = x[j]
+                ts[k] = t[j]
+        scale = g[0] / T(count)
+        for k in range(PER_THREAD):
+            j = start + k * THREADS
+            if j < count:
+                positive = ts[k] > T(0.5)
+                z = -xs[k] if positive else xs[k]  # the logit of the wrong answer
+                e = math.exp(-abs(z))  # in (0, 1]: never overflows
+                log1p_e = math.log1p(e)
+                ce = max(z, T(0)) + log1p_e  # softplus(z) = -log(p_t)
+                r = T(1) / (T(1) + e)
+                er = e * r
+                s = r if z >= T(0) else er  # sigmoid(z) = 1 - p_t
+                p_t = er if z >= T(0) else r
+                modulating = math.exp(-gamma * (max(-z, T(0)) + log1p_e))  # s^gamma
+                grad = modulating * (gamma * p_t * ce + s) * scale
+                d[j] = -alpha * grad if positive else (T(1) - alpha) * grad
+
+    return focal_backward
+
+
+def forward_train(logits, targets, alpha, gamma):
+    """Backward needs nothing beyond the inputs."""
+    logits, targets = logits.contiguous(), targets.contiguous()
+    return forward(logits, targets, alpha, gamma), (logits, targets)
+
+
+def backward(saved, g, alpha, gamma):
+    logits, targets = saved
+    x, t = logits.contiguous(), targets.contiguous()
+    T = numba_type(x.dtype)
+    d = torch.empty_like(x)
+    count = x.numel()
+    if count:
+        launch(_backward_kernel(T), -(-count // CHUNK), THREADS, x.view(-1), t.view(-1),
+               g.reshape(1).to(x.dtype), d.view(-1), T(alpha), T(gamma))
+    return (d,)

@@ -13,7 +13,12 @@ tail's relative accuracy for a few more instructions in a memory-bound kernel. T
 x / (1 + exp(-2u)) = 0.5 x (1 + tanh u), exact algebra, one exp, no cancellation. fastmath
 (ftz, ex2.approx exp and approximate division in float32, as Triton's tl.exp and `/`): it
 leaves libdevice's erfc alone and needs no tanh (tanh.approx.f32, 2^-11 relative error, would
-fail the 8-eps tolerance)."""
+fail the 8-eps tolerance).
+
+Training saves x only; the backward kernel (same tiling, x and g loaded first) recomputes
+gelu'(x) and multiplies by g in one pass. Exact form: 0.5 erfc(-x / sqrt 2) + x phi(x) (erfc
+again, for the tail); tanh form: 1 + tanh u and sech^2 u through e = exp(-2|u|), r = 1 / (1 + e)
+(0.5 (1 + tanh u) is r or e r, sech^2 u = 4 e r^2): one exp, no 1 - tanh^2 cancellation."""
 
 import math
 
@@ -29,6 +34,8 @@ MAX_GRID = 2**31 - 1
 INV_SQRT2 = 1.0 / math.sqrt(2.0)
 TWO_SQRT_2_OVER_PI = 2.0 * math.sqrt(2.0 / math.pi)
 K1 = 0.044715
+SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
 def _map(T, f):
@@ -76,3 +83,65 @@ def forward(x, *, approximate: str = "none"):
         grid = min(-(-n // TILE), MAX_GRID)
         launch(kernel, grid, THREADS, x.view(-1), out.view(-1))
     return out
+
+
+def _map_backward(T, df):
+    """The tiled grid-stride kernel dx[i] = g[i] * df(x[i]) for the device function `df`."""
+
+    @cuda.jit(fastmath=True)
+    def gelu_backward(x, g, dx):
+        n = x.shape[0]
+        vx = cuda.local.array(UNROLL, T)
+        vg = cuda.local.array(UNROLL, T)
+        for base in range(cuda.blockIdx.x * TILE + cuda.threadIdx.x, n, cuda.gridDim.x * TILE):
+            for k in range(UNROLL):
+                i = base + k * THREADS
+                if i < n:
+                    vx[k] = x[i]
+                    vg[k] = g[i]
+            for k in range(UNROLL):
+                i = base + k * THREADS
+                if i < n:
+                    dx[i] = vg[k] * df(vx[k])
+
+    return gelu_backward
+
+
+@per_dtype
+def _backward_kernels(T):
+    @cuda.jit(device=True, fastmath=True)
+    def dgelu_exact(v):
+        # Phi(v) + v phi(v); Phi as 0.5 erfc(-v / sqrt 2), accurate in the negative tail
+        return (T(0.5) * math.erfc(v * T(-INV_SQRT2))
+                + v * (T(INV_SQRT_2PI) * math.exp(T(-0.5) * v * v)))
+
+    @cuda.jit(device=True, fastmath=True)
+    def dgelu_tanh(v):
+        v2 = v * v
+        u = T(SQRT_2_OVER_PI) * v * (T(1) + T(K1) * v2)
+        e = math.exp(T(-2) * abs(u))  # in (0, 1]: never overflows
+        r = T(1) / (T(1) + e)
+        er = e * r
+        h = r if v >= T(0) else er  # 0.5 (1 + tanh u); u has the sign of v
+        # + 0.5 v sech^2(u) du/dv, sech^2 u = 4 e r^2
+        return h + T(TWO_SQRT_2_OVER_PI) * v * (T(1) + T(3 * K1) * v2) * er * r
+
+    return {"none": _map_backward(T, dgelu_exact), "tanh": _map_backward(T, dgelu_tanh)}
+
+
+def forward_train(x, *, approximate: str = "none"):
+    x = x.contiguous()
+    return forward(x, approximate=approximate), (x,)
+
+
+def backward(saved, g, *, approximate: str = "none"):
+    """d_x = g gelu'(x) from the saved x: one fused pass (reads x and g, writes d_x)."""
+    (x,) = saved
+    g = g.contiguous()
+    dx = torch.empty_like(x)
+    n = x.numel()
+    if n:
+        grid = min(-(-n // TILE), MAX_GRID)
+        launch(_backward_kernels(x.dtype)[approximate], grid, THREADS, x.view(-1), g.view(-1),
+               dx.view(-1))
+    return (dx,)

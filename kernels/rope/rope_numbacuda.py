@@ -10,7 +10,11 @@ behind the previous store. Grid: (pair blocks, slice groups), the slice groups w
 grid-stride loop past grid y's 65535.
 
 Arithmetic in the input's precision (float32 or float64): two products and a sum per output,
-no transcendental, so no fastmath (NVVM contracts x1 c - x2 s into an fma either way)."""
+no transcendental, so no fastmath (NVVM contracts x1 c - x2 s into an fma either way).
+
+Training saves the tables only (no activation). Backward is the same kernel built with INVERSE:
+it rotates the cotangent g by -angle (the transposed rotation; sin negated as it is loaded, a
+compile-time branch), reading g and the tables once and writing d_q once, like the forward."""
 
 import torch
 from numba import cuda
@@ -22,8 +26,7 @@ HEADS = 4  # (batch, head) slices a thread rotates with one load of its cos/sin 
 MAX_GRID_Y = 65535
 
 
-@per_dtype
-def _kernel(T):
+def _build(T, inverse):
     @cuda.jit
     def rope(q, cos, sin, out):
         # q, out: [batch * heads, seq, D]; cos, sin: [seq, D / 2]
@@ -35,7 +38,7 @@ def _kernel(T):
         s = p // half
         i = p - s * half
         c = cos[s, i]
-        sn = sin[s, i]
+        sn = -sin[s, i] if inverse else sin[s, i]  # the rotation by -angle: its transpose
         x1 = cuda.local.array(HEADS, T)
         x2 = cuda.local.array(HEADS, T)
         for first in range(cuda.blockIdx.y * HEADS, slices, cuda.gridDim.y * HEADS):
@@ -53,13 +56,33 @@ def _kernel(T):
     return rope
 
 
-def forward(q, cos, sin):
+@per_dtype
+def _kernels(T):
+    """{False: the forward rotation, True: the inverse (backward) rotation}."""
+    return {inverse: _build(T, inverse) for inverse in (False, True)}
+
+
+def _rotate(q, cos, sin, inverse):
     q, cos, sin = q.contiguous(), cos.contiguous(), sin.contiguous()
     b, h, seq, d = q.shape
     out = torch.empty_like(q)
     pairs, slices = seq * (d // 2), b * h
     if pairs and slices:
         grid = (-(-pairs // THREADS), min(-(-slices // HEADS), MAX_GRID_Y))
-        launch(_kernel(q.dtype), grid, THREADS, q.view(slices, seq, d), cos, sin,
+        launch(_kernels(q.dtype)[inverse], grid, THREADS, q.view(slices, seq, d), cos, sin,
                out.view(slices, seq, d))
     return out
+
+
+def forward(q, cos, sin):
+    return _rotate(q, cos, sin, False)
+
+
+def forward_train(q, cos, sin):
+    return _rotate(q, cos, sin, False), (cos.contiguous(), sin.contiguous())
+
+
+def backward(saved, g):
+    """d_q: the cotangent rotated by -angle (reads g and the tables, writes d_q)."""
+    cos, sin = saved
+    return (_rotate(g, cos, sin, True),)

@@ -156,3 +156,52 @@ def row_cache_plan(cols: int, per_thread: int = 8, most_threads: int = 512,
     while per < most_per_thread and per * threads < cols:
         per *= 2
     return threads, per
+
+
+#: column_sums' block: 32 neighbouring columns (a warp's coalesced read) x 8 row lanes
+SUM_COLS, SUM_LANES = 32, 8
+
+
+@per_dtype
+def _column_sum_kernel(T):
+    # no fastmath: the additions stay in the order written
+    @cuda.jit
+    def sum_partials(part, out):
+        """out[c] = sum_p part[p, c]: lane ty adds rows ty, ty + 8, ... in order, then lane 0
+        adds the eight lane sums in order; a warp reads 32 neighbouring columns."""
+        shared = cuda.shared.array((SUM_LANES, SUM_COLS), T)
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        c = cuda.blockIdx.x * SUM_COLS + tx
+        n, cols = part.shape
+        acc = T(0)
+        if c < cols:
+            for p in range(ty, n, SUM_LANES):
+                acc += part[p, c]
+        shared[ty, tx] = acc
+        cuda.syncthreads()
+        if ty == 0 and c < cols:
+            for lane in range(1, SUM_LANES):
+                acc += shared[lane, tx]
+            out[c] = acc
+
+    return sum_partials
+
+
+def column_sums(part: torch.Tensor) -> torch.Tensor:
+    """The column sums of a [blocks, n] partial-sum buffer, in a fixed order (deterministic:
+    how per-block partials of a cross-row reduction, such as a norm's d_weight, are finished
+    without atomics)."""
+    out = torch.empty(part.shape[1], device=part.device, dtype=part.dtype)
+    launch(_column_sum_kernel(part.dtype), -(-part.shape[1] // SUM_COLS), (SUM_COLS, SUM_LANES),
+           part, out)
+    return out
+
+
+def persistent_blocks(device: torch.device, rows: int, threads: int,
+                      threads_per_sm: int = 1024) -> int:
+    """Blocks for a grid whose blocks loop over rows: enough to fill each SM with about
+    `threads_per_sm` threads; a few in the simulator; never more than the rows."""
+    if device.type == "cuda":
+        sms = torch.cuda.get_device_properties(device).multi_processor_count
+        return max(1, min(rows, sms * max(1, threads_per_sm // threads)))
+    return max(1, min(rows, 4))

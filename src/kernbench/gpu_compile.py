@@ -50,6 +50,24 @@ class Compiled:
     f64_ops: int  # float64 instructions in the PTX: in a float32 case, a promotion to look at
 
 
+#: registers one thread block may hold on sm_70 .. sm_90 (and the allocation granule per thread)
+REGISTERS_PER_BLOCK = 65536
+REGISTER_GRANULE = 8
+
+
+def launch_problem(c: Compiled) -> str | None:
+    """Why a compiled kernel could not launch with its block size, or None. numba-cuda gives
+    ptxas no block size (no launch bounds), so a kernel may compile to more registers than its
+    launch's threads can hold: on a GPU that launch fails ("too many resources requested")."""
+    if c.registers is None:
+        return None
+    per_thread = -(-c.registers // REGISTER_GRANULE) * REGISTER_GRANULE
+    if per_thread * 32 * c.num_warps > REGISTERS_PER_BLOCK:
+        return (f"{c.kernel}: {c.registers} registers x {32 * c.num_warps} threads exceed the "
+                f"{REGISTERS_PER_BLOCK} registers a block may hold: the launch would fail")
+    return None
+
+
 def f64_ops(ptx: str) -> int:
     """Instructions in `ptx` that compute in or convert to/from float64."""
     return sum(1 for line in ptx.splitlines()
@@ -285,6 +303,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{c.case[:72]:<72} {c.kernel[:28]:<28} {c.num_warps:>5} {stages:>6} "
                       f"{c.shared_bytes:>6} {c.registers!s:>5} {c.stack_bytes!s:>5} "
                       f"{c.f64_ops:>5}")
+                problem = launch_problem(c)
+                if problem:
+                    raise RuntimeError(problem)
         except Exception as exc:  # a kernel that does not compile for the GPU
             failures += 1
             text = str(exc).strip().splitlines()
