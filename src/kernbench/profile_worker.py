@@ -471,7 +471,7 @@ def profilers_for(case: Case) -> list:
     family = family_of(case.backend).name
     if family == "torch":
         return [TorchProfiler()]
-    if family in ("triton", "numbacuda"):
+    if family in ("triton", "numba_cuda"):
         if case.device.startswith("cuda"):
             return [TorchProfiler()]
         # Under TRITON_INTERPRET=1 (or numba's CUDA simulator) the kernel's time is Python:

@@ -12,7 +12,8 @@ from .torch_family import TorchLauncherFamily, is_cuda
 
 
 class NumbaCudaFamily(TorchLauncherFamily):
-    name = "numbacuda"
+    name = "numba_cuda"
+    source = "numbacuda"  # file names split family from variant at the first underscore
     backends = ("numba_cuda",)
     requires = ("numba_cuda", "torch")
     distributions = ("numba-cuda", "numba")
