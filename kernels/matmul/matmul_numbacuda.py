@@ -26,14 +26,19 @@ import functools
 import torch
 from numba import cuda
 
-from kernbench.cuda_launch import SIMULATED, grouped_tile, launch, numba_type
+from kernbench.cuda_launch import (
+    SIMULATED,
+    grouped_tile,
+    launch,
+    numba_type,
+    tile_blocks,
+    tile_config,
+)
 
 #: (BM, BN, BK, TM, TN): block tile, K slice, per-thread micro-tile; 16 x 16 = 256 threads
 LARGE = (128, 128, 8, 8, 8)
 SMALL = (64, 64, 8, 4, 4)
 GROUP_M = 8
-#: stands in for the SM count when there is no GPU (the simulator, compile checks): H100's
-DEFAULT_SMS = 132
 #: device helpers inlined by LLVM (the simulator's jit takes no `forceinline`)
 INLINE = dict(device=True) if SIMULATED else dict(device=True, forceinline=True)
 
@@ -180,19 +185,9 @@ def _kernel(T, config, trans_a=False, trans_b=False):
     return matmul_tiled
 
 
-def _sms(device: torch.device) -> int:
-    if device.type != "cuda":
-        return DEFAULT_SMS
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
-def _blocks(m: int, n: int, config) -> int:
-    return -(-m // config[0]) * -(-n // config[1])
-
-
 def choose(m: int, n: int, device: torch.device):
     """128 x 128 tiles once they give every SM a block, else 64 x 64 (4x the blocks)."""
-    return LARGE if _blocks(m, n, LARGE) >= _sms(device) else SMALL
+    return tile_config(m, n, LARGE, SMALL, device)
 
 
 def matmul(a, b, config, trans_a=False, trans_b=False):
@@ -204,7 +199,7 @@ def matmul(a, b, config, trans_a=False, trans_b=False):
     c = torch.empty((m, n), device=a.device, dtype=a.dtype)
     bm, bn, _, tm, tn = config
     launch(_kernel(numba_type(a.dtype), config, bool(trans_a), bool(trans_b)),
-           _blocks(m, n, config), (bm // tm) * (bn // tn), a, b, c)
+           tile_blocks(m, n, config), (bm // tm) * (bn // tn), a, b, c)
     return c
 
 

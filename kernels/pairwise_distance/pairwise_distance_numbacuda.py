@@ -21,14 +21,12 @@ import functools
 import torch
 from numba import cuda
 
-from kernbench.cuda_launch import grouped_tile, launch, numba_type
+from kernbench.cuda_launch import grouped_tile, launch, numba_type, tile_blocks, tile_config
 
 #: (BM, BN, BK, TM, TN): output tile (x rows, y rows), d slice, per-thread micro-tile; 256 threads
 LARGE = (128, 128, 8, 8, 8)
 SMALL = (64, 64, 8, 4, 4)
 GROUP_M = 8
-#: stands in for the SM count when there is no GPU (the simulator, compile checks): H100's
-DEFAULT_SMS = 132
 
 
 @functools.cache
@@ -156,19 +154,9 @@ def _kernel(T, config):
     return sqdist_tiled
 
 
-def _sms(device: torch.device) -> int:
-    if device.type != "cuda":
-        return DEFAULT_SMS
-    return torch.cuda.get_device_properties(device).multi_processor_count
-
-
-def _blocks(n: int, m: int, config) -> int:
-    return -(-n // config[0]) * -(-m // config[1])
-
-
 def choose(n: int, m: int, device: torch.device):
     """128 x 128 tiles once they give every SM a block, else 64 x 64 (4x the blocks)."""
-    return LARGE if _blocks(n, m, LARGE) >= _sms(device) else SMALL
+    return tile_config(n, m, LARGE, SMALL, device)
 
 
 def sqdist(x, y, config):
@@ -177,7 +165,7 @@ def sqdist(x, y, config):
     mu = torch.cat((x, y)).mean(dim=0)  # in the input precision (float32 for float32)
     out = torch.empty((n, m), device=x.device, dtype=x.dtype)
     bm, bn, _, tm, tn = config
-    launch(_kernel(numba_type(x.dtype), config), _blocks(n, m, config), (bm // tm) * (bn // tn),
+    launch(_kernel(numba_type(x.dtype), config), tile_blocks(n, m, config), (bm // tm) * (bn // tn),
            x, y, mu, out)
     return out
 

@@ -242,6 +242,28 @@ def persistent_blocks(device: torch.device, rows: int, threads: int,
     """Blocks for a grid whose blocks loop over rows: enough to fill each SM with about
     `threads_per_sm` threads; a few in the simulator; never more than the rows."""
     if device.type == "cuda":
-        sms = torch.cuda.get_device_properties(device).multi_processor_count
-        return max(1, min(rows, sms * max(1, threads_per_sm // threads)))
+        return max(1, min(rows, multiprocessors(device) * max(1, threads_per_sm // threads)))
     return max(1, min(rows, 4))
+
+
+#: stands in for the SM count without a GPU (the simulator, compile checks): an H100's
+STAND_IN_SMS = 132
+
+
+@functools.cache
+def multiprocessors(device: torch.device) -> int:
+    """The device's SM count (read once: launchers ask on every call), STAND_IN_SMS off a GPU."""
+    if device.type != "cuda":
+        return STAND_IN_SMS
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def tile_blocks(rows: int, cols: int, config: tuple) -> int:
+    """Blocks covering a rows x cols output with (tile rows, tile columns, ...) tiles."""
+    return -(-rows // config[0]) * -(-cols // config[1])
+
+
+def tile_config(rows: int, cols: int, large: tuple, small: tuple, device: torch.device) -> tuple:
+    """`large` (tile rows, tile columns, ...) once its output tiles give every SM a block, else
+    `small` (more, smaller blocks)."""
+    return large if tile_blocks(rows, cols, large) >= multiprocessors(device) else small
