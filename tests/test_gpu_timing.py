@@ -47,6 +47,8 @@ def test_event_block_times_calls_not_flushes():
     assert [c[1] for c in calls] == [(0,), (1,), (0,)]
     body = [e if isinstance(e, str) else "call" for e in gpu.log]
     assert body == ["sync"] + ["flush", "event", "call", "event"] * 3 + ["sync"]
+    block(1)  # the next block goes on with the next copy
+    assert [e[1] for e in gpu.log if isinstance(e, tuple)][3:] == [(1,)]
 
 
 def test_graph_block_captures_once_per_length():

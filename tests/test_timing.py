@@ -21,7 +21,8 @@ class FakeClock:
         self.now += self.cost
 
 
-def test_block_divides_by_calls_and_rotates_inputs():
+def recording_block(copies):
+    """A block over `copies` argument sets (0, 1, ...), and the list of those it was called on."""
     clock = FakeClock(1e-6)
     seen = []
 
@@ -29,9 +30,22 @@ def test_block_divides_by_calls_and_rotates_inputs():
         seen.append(x)
         clock.kernel()
 
-    block = make_block(kernel, [(0,), (1,), (2,)], lambda: None, clock)
+    return make_block(kernel, [(i,) for i in range(copies)], lambda: None, clock), seen
+
+
+def test_block_divides_by_calls_and_rotates_inputs():
+    block, seen = recording_block(3)
     assert abs(block(7) - 7e-6) < 1e-15
     assert seen == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_rotation_continues_across_blocks():
+    """Blocks of one call (large cases) still cycle through every copy: each block starts
+    where the last one stopped, never back at the first copy."""
+    block, seen = recording_block(3)
+    for n in (1, 1, 1, 1, 2, 3):
+        block(n)
+    assert seen == [0, 1, 2, 0, 1, 2, 0, 1, 2]
 
 
 def test_calibration_reaches_min_block():

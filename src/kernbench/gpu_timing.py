@@ -22,6 +22,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .timing import Rotation
+
 SETTLE_TOLERANCE = 0.02
 SETTLE_MAX_S = 3.0
 FLUSH_FACTOR = 2  # the flush buffer is this many times the L2 size
@@ -40,16 +42,17 @@ def make_event_block(call: Callable, argsets: Sequence[tuple], *, new_event: Cal
     """A block of `n` calls, each between its own pair of events, an L2 flush before each; the
     block's time is the sum of the calls' device times (seconds)."""
 
+    rotation = Rotation(argsets)
+
     def block(n: int) -> float:
-        k = len(argsets)
         pairs = []
         synchronize()
-        for i in range(n):
+        for args in rotation.take(n):
             if flush is not None:
                 flush()
             start, end = new_event(), new_event()
             start.record()
-            call(*argsets[i % k])
+            call(*args)
             end.record()
             pairs.append((start, end))
         synchronize()

@@ -68,13 +68,31 @@ def median_settled(samples: Sequence[float]) -> bool:
     return med > 0 and se_median / med < SETTLE_REL
 
 
+class Rotation:
+    """Input copies handed out round robin, continuing across blocks: every call gets the
+    least recently used copy. A block that restarted at the first copy would use only its
+    first `n` copies; with one call a block (most large cases) every sample ran on copy 0,
+    warm from the sample before, however many copies were made."""
+
+    def __init__(self, argsets: Sequence[tuple]):
+        if not argsets:
+            raise ValueError("no argument sets to rotate")
+        self.argsets, self.next = argsets, 0
+
+    def take(self, n: int) -> list[tuple]:
+        k, start = len(self.argsets), self.next
+        self.next = (start + n) % k
+        return [self.argsets[(start + i) % k] for i in range(n)]
+
+
 def make_block(call: Callable, argsets: Sequence[tuple], sync: Callable[[], None],
                clock: Callable[[], float] = time.perf_counter) -> Callable[[int], float]:
-    """A function timing `n` calls cycling through `argsets`; returns seconds for the block."""
+    """A function timing `n` calls on the next `n` argument sets of the rotation; returns
+    seconds for the block."""
+    rotation = Rotation(argsets)
 
     def block(n: int) -> float:
-        k = len(argsets)
-        schedule = [argsets[i % k] for i in range(n)]
+        schedule = rotation.take(n)
         sync()
         t0 = clock()
         for args in schedule:
