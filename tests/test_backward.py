@@ -64,11 +64,13 @@ SPEC = (ROOT / "kernels" / "softmax" / "spec.py").read_text()
 GOOD = (ROOT / "kernels" / "softmax" / "softmax_numpy.py").read_text()
 
 
-def run_backward(tmp_path, name, src, spec=SPEC):
+def run_backward(tmp_path, name, src, spec=SPEC, modes=("backward", "forward_backward"),
+                 min_samples=2):
     write_kernel(tmp_path / "k", name, spec, {"numpy": src})
     suite = tmp_path / "s.toml"
-    suite.write_text(f'[suite]\nbackends = ["numpy"]\nmodes = ["backward", "forward_backward"]\n'
-                     f'budget_s = 0.0\nmin_samples = 2\nwarmup_s = 0.0\nmin_block_s = 0.0001\n'
+    suite.write_text(f'[suite]\nbackends = ["numpy"]\nmodes = {list(modes)!r}\n'
+                     f'budget_s = 0.0\nmin_samples = {min_samples}\nwarmup_s = 0.0\n'
+                     f'min_block_s = 0.0001\n'
                      f'[kernels.{name}]\nparams = {{ rows = [4], cols = [16] }}\n')
     out = tmp_path / "r.jsonl"
     assert main(["run", str(suite), "--kernels", str(tmp_path / "k"), "-o", str(out),
@@ -92,6 +94,23 @@ def test_correct_hand_written_backward_passes(tmp_path):
     assert all(c["memory"]["saved_bytes"] == 4 * 16 * 4 for c in cases)  # saves y only
 
 
+@pytest.mark.parametrize("mode", ["backward", "forward_backward"])
+def test_every_input_copy_has_its_own_cotangent(tmp_path, mode):
+    """The timed loop rotates input copies so that no call finds its data in cache: that must
+    include the cotangents (a shared one stayed in cache, and RoPE's backward, which reads
+    little else, was timed faster than the copy bandwidth allows)."""
+    log = tmp_path / "addresses.txt"
+    src = GOOD + (f"\n_b = backward\ndef backward(y, g):\n"
+                  f"    with open({str(log)!r}, 'a') as f:\n"
+                  f"        f.write(str(g.__array_interface__['data'][0]) + '\\n')\n"
+                  f"    return _b(y, g)\n")
+    [case] = run_backward(tmp_path, "cotcopies", src, modes=(mode,), min_samples=100)
+    assert case["status"] == "ok", case
+    assert 2 < case["input_copies"] < case["time"]["n_samples"]
+    # the timed calls cycle through every copy's cotangent (accuracy and memory add a few)
+    assert len(set(log.read_text().split())) >= case["input_copies"]
+
+
 def test_missing_backward_is_unsupported(tmp_path):
     src = "import numpy as np\n" + GOOD.split("def forward_train")[0]
     cases = run_backward(tmp_path, "nograd", src)
@@ -104,3 +123,22 @@ def test_non_differentiable_spec_is_unsupported(tmp_path):
     cases = run_backward(tmp_path, "nodiff", GOOD, spec=spec)
     assert all(c["status"] == "unsupported" for c in cases)
     assert "not differentiable" in cases[0]["reason"]
+
+
+def test_jax_forward_backward_keeps_the_forward_work():
+    """jax_jit's training step returns the forward's outputs with the gradients, so XLA cannot
+    drop forward work the gradients do not need (a matmul's product: the step was timed as
+    the backward alone and flagged suspect)."""
+    import jax.numpy as jnp
+
+    from kernbench.backends.jax_family import VjpTrainer
+
+    m, k, n = 64, 32, 16
+    trainer = VjpTrainer(lambda a, b: a @ b, {}, [0, 1], 2)
+    a, b, g = jnp.ones((m, k)), jnp.ones((k, n)), jnp.full((m, n), 0.5)
+    cost = trainer._fb.lower((a, b), g).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    assert cost["flops"] == pytest.approx(3 * 2 * m * n * k)  # forward, d_a and d_b
+    grads = trainer.forward_backward(a, b, g)
+    assert [x.shape for x in grads] == [(m, k), (k, n)]
+    assert float(grads[0][0, 0]) == pytest.approx(0.5 * n)
