@@ -22,9 +22,14 @@ accuracy; the kernels here compute float64 only where it matters).
 comparison, with or without fastmath: 8.0 ms for 4096 x 4096 float32 rows on one core, as slow
 as `row.max()`); sixteen explicit lanes, folded at the end, vectorise: 2.6 ms.
 
+`fast_erfc(x)`: the same for erfc (GELU's exact form; numba's math.erf/erfc are scalar libm
+calls: a 1024 x 8192 float32 GELU took 57 ms on 2 cores, against 2 ms for torch's).
+
 Accuracy (tests/test_numba_math.py): fast_exp float32 within 1.02 ulp of the float64 exp on
 [-87.3, 88.7], exactly 0 below (no denormals), inf above; fast_log1p_unit float32 within
-1.84 ulp on [0, 1] (libm: 0.5; its only domain: the callers pass exp(-|z|)).
+1.84 ulp on [0, 1] (libm: 0.5; its only domain: the callers pass exp(-|z|)); fast_erfc float32
+within ERFC_ULPS (below) of the float64 erfc where |x| <= 4, and within 1e-6 relative wherever
+erfc is a normal float32.
 """
 
 from __future__ import annotations
@@ -100,9 +105,54 @@ def _log1p_unit32(x):
     return np.float32(2.0) * s + np.float32(2.0) * s * s2 * p
 
 
+@intrinsic
+def _bits_as_float64(typingctx, bits):
+    """Reinterpret a 64-bit integer as a float64 (an LLVM bitcast, as _bits_as_float32)."""
+    if not isinstance(bits, types.Integer) or bits.bitwidth != 64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(bits), codegen
+
+
+@njit(fastmath={"contract"}, error_model="numpy", cache=False)
+def _erfc32(x):
+    # Numerical Recipes' erfcc (a Chebyshev fit, fractional error < 1.2e-7 everywhere):
+    # t = 1 / (1 + |x| / 2), erfc(|x|) = t exp(P(t) - x^2), erfc(-|x|) = 2 - erfc(|x|); no
+    # 1 - erf is formed. Evaluated in float64 lanes (x^2 of a float32 is exact there, and the
+    # fit's own error is then all that is left), with exp by hand: reduce by ln 2, a degree-7
+    # Taylor polynomial on |r| <= ln2 / 2 (truncation 6e-9), 2^k from the exponent bits.
+    z = np.float64(abs(x))
+    t = 1.0 / (1.0 + 0.5 * z)
+    p = 0.17087277
+    p = p * t - 0.82215223
+    p = p * t + 1.48851587
+    p = p * t - 1.13520398
+    p = p * t + 0.27886807
+    p = p * t - 0.18628806
+    p = p * t + 0.09678418
+    p = p * t + 0.37409196
+    p = p * t + 1.00002368
+    p = p * t - 1.26551223
+    e = max(p - z * z, -200.0)  # below about -104 the float32 result is 0 anyway
+    k = np.floor(e * 1.4426950408889634 + 0.5)
+    r = e - k * 0.6931471805599453
+    q = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (
+        1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))))
+    small = t * q * _bits_as_float64((np.int64(k) + 1023) << 52)
+    return np.float32(small) if x >= np.float32(0.0) else np.float32(2.0 - small)
+
+
 def fast_exp(x):
     """e**x; inside @njit code: a vectorisable polynomial for float32, np.exp otherwise."""
     return math.exp(x)
+
+
+def fast_erfc(x):
+    """erfc(x); inside @njit code: a vectorisable fit for float32, math.erfc otherwise."""
+    return math.erfc(x)
 
 
 def fast_log1p_unit(x):
@@ -115,6 +165,13 @@ def _fast_exp(x):
     if x == types.float32:
         return lambda x: _exp32(x)
     return lambda x: np.exp(x)
+
+
+@overload(fast_erfc)
+def _fast_erfc(x):
+    if x == types.float32:
+        return lambda x: _erfc32(x)
+    return lambda x: math.erfc(x)
 
 
 @overload(fast_log1p_unit)
