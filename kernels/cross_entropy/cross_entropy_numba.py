@@ -6,7 +6,9 @@ so np.exp is a scalar libm call and a max loop does not vectorise either).
 
 Training also stores each row's log-sum-exp m + log(s) (float32 for float32 logits: 4 bytes a
 row) and saves it with the logits and targets; backward recomputes softmax = exp(z - lse) row by
-row in parallel, in float64, and writes (softmax - q) g / N."""
+row in parallel, in the logits' precision with the same vectorised exp (as torch's float32
+kernels do; a float64 np.exp per element is a scalar libm call: 56 ms against 6 ms for the
+forward at 1024 x 32000), and writes (softmax - q) g / N."""
 
 import numpy as np
 from numba import njit, prange
@@ -58,15 +60,19 @@ def forward(logits, target, label_smoothing):
     return np.asarray(total / logits.shape[0], dtype=logits.dtype)
 
 
-@njit(parallel=True, fastmath={"reassoc", "contract"}, cache=False)
+@njit(parallel=True, fastmath={"reassoc", "contract"}, error_model="numpy", cache=False)
 def _cross_entropy_backward(z, target, lse, ls, scale, d):
     n, vocab = z.shape
-    off = ls / vocab
+    one = z.dtype.type(1.0)
+    off = z.dtype.type(ls / vocab)
+    sc = z.dtype.type(scale)
     for i in prange(n):
-        m = np.float64(lse[i])
+        m = z.dtype.type(lse[i])
+        row = z[i]
+        dst = d[i]
         for j in range(vocab):
-            d[i, j] = (np.exp(np.float64(z[i, j]) - m) - off) * scale
-        d[i, target[i]] -= (1.0 - ls) * scale
+            dst[j] = (fast_exp(row[j] - m) - off) * sc
+        dst[target[i]] -= (one - z.dtype.type(ls)) * sc
 
 
 def forward_train(logits, target, label_smoothing):
