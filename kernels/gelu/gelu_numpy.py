@@ -50,15 +50,14 @@ def backward(x: np.ndarray, g: np.ndarray, *, approximate: str = "none") -> tupl
         # limit. (Two exps, not a select on the sign of u: NumPy's masked copies do not
         # vectorise and cost ~6 exps on random signs.)
         x2 = x * x
-        u = x2 * K1
-        u += 1.0
-        u *= x
-        u *= -2.0 * SQRT_2_OVER_PI  # u = -2 k0 (x + k1 x^3)
+        m2u = x2 * K1
+        m2u += 1.0
+        m2u *= x
+        m2u *= -2.0 * SQRT_2_OVER_PI  # -2u, u = k0 (x + k1 x^3)
         with np.errstate(over="ignore"):
-            q = np.negative(u)
+            q = np.negative(m2u)
             np.exp(q, out=q)
-            np.exp(u, out=u)
-        p = u
+            p = np.exp(m2u, out=m2u)
         p += 1.0
         np.reciprocal(p, out=p)  # 0.5 (1 + tanh u)
         q += 1.0

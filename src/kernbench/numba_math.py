@@ -28,8 +28,8 @@ calls: a 1024 x 8192 float32 GELU took 57 ms on 2 cores, against 2 ms for torch'
 Accuracy (tests/test_numba_math.py): fast_exp float32 within 1.02 ulp of the float64 exp on
 [-87.3, 88.7], exactly 0 below (no denormals), inf above; fast_log1p_unit float32 within
 1.84 ulp on [0, 1] (libm: 0.5; its only domain: the callers pass exp(-|z|)); fast_erfc float32
-within ERFC_ULPS (below) of the float64 erfc where |x| <= 4, and within 1e-6 relative wherever
-erfc is a normal float32.
+within 2.23 ulp of the float64 erfc wherever erfc is a normal float32 (the fit's own 1.2e-7),
+a non-negative value below 1e-37 past that, 1 at 0 and 2 far below.
 """
 
 from __future__ import annotations
