@@ -6,10 +6,13 @@ keys it can see (with `causal`, keys after the chunk's last query are never touc
 does half the work), an exact softmax over the full row, and the P.V product. Scores,
 softmax and P.V are float32 for bf16/fp16 inputs (`preferred_element_type`, upcast v), and
 float32 matmuls run at full precision (`precision="highest"`), then the output is cast back.
-Memory is O(chunk x S): the chunk keeps the score block near 2**22 elements."""
+Memory is O(chunk x S): the chunk keeps the score block near 2**22 elements. The row max is held
+out of autodiff (`stop_gradient`, as jax.nn.softmax does): the softmax does not depend on it,
+and its gradient would cost a mask, a count and a select per score block."""
 
 import math
 
+import jax
 import jax.numpy as jnp
 
 SCORE_ELEMS = 1 << 22
@@ -32,7 +35,7 @@ def forward(q, k, v, causal=False):
         if causal:
             seen = jnp.arange(i0, i1)[:, None] >= jnp.arange(kend)[None, :]
             scores = jnp.where(seen, scores, -jnp.inf)
-        weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True))
+        weights = jnp.exp(scores - jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
         denom = jnp.sum(weights, axis=-1, keepdims=True)
         blk = jnp.einsum("bhqk,bhkd->bhqd", weights, vc[:, :, :kend], precision="highest")
         outs.append((blk / denom).astype(q.dtype))
