@@ -105,6 +105,7 @@ def _attention_bwd(q, k, v, g, out, lse, dq, dk, dv, scale, causal, block_q):
 
 
 def _run_forward(q, k, v, causal, lse):
+    q, k, v = (np.ascontiguousarray(x) for x in (q, k, v))  # np.dot wants C or F blocks
     out = np.empty(q.shape[:3] + v.shape[3:], dtype=q.dtype)
     scale = q.dtype.type(1.0 / np.sqrt(q.shape[-1]))
     with single_threaded_blas():
