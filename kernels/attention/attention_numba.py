@@ -12,9 +12,9 @@ the cores (measured on the 2-core VM, B=1, H=8, S=2048, D=64, float32 forward: 9
 BLAS's own threads, 50 ms without; the earlier hand-written loops with float64 scores and libm
 exp took 262 ms).
 
-Precision: the scores and both products accumulate in the input dtype, as BLAS does in every
-other backend here; the softmax's row sums are float32 sums of at most S terms in [0, 1],
-vectorised 16 lanes wide (so pairwise-like); the normalisation is applied to the [block, D]
+Precision: everything accumulates in the input dtype, as BLAS does in every other backend
+here: the scores, both products, and the softmax's row sums (at most S terms in [0, 1],
+vectorised 16 lanes wide, so pairwise-like); the normalisation is applied to the [block, D]
 output, not to the weights. The forward saves each query's log-sum-exp in the input dtype,
 like FlashAttention's float32 statistic; the backward recomputes P = exp(s - lse) from it."""
 
