@@ -8,9 +8,9 @@ np.exp is a scalar libm call) and the row max by `numba_math.row_max`. The paral
 runs over (batch, head, query block) in the forward and (batch, head) in the backward, where
 dk and dv accumulate over query blocks; each call to BLAS from inside it is single-threaded
 (`single_threaded_blas`), since a multithreaded BLAS under every prange thread oversubscribes
-the cores (measured on the 2-core VM, B=1, H=8, S=2048, D=64, float32 forward: 96 ms with
-BLAS's own threads, 50 ms without; the earlier hand-written loops with float64 scores and libm
-exp took 262 ms).
+the cores (measured on the 2-core VM, B=1, H=8, S=2048, D=64, float32 forward: 85-103 ms with
+BLAS's own threads, 46-51 ms without, see kernbench.blas_threads; the earlier hand-written
+loops with float64 scores and libm exp took 262 ms).
 
 Precision: everything accumulates in the input dtype, as BLAS does in every other backend
 here: the scores, both products, and the softmax's row sums (at most S terms in [0, 1],
