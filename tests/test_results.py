@@ -63,3 +63,23 @@ def test_foreign_files_are_rejected(tmp_path, content, message):
 def test_missing_file():
     with pytest.raises(UsageError, match="no such results file"):
         read_run("/nonexistent.jsonl")
+
+
+def test_header_records_every_familys_framework(monkeypatch):
+    """A family's `distributions` reach the header and the fingerprint with no second list."""
+    from importlib import metadata
+
+    from kernbench import environment
+    from kernbench.backends import FAMILIES
+
+    declared = {d for family in FAMILIES.values() for d in family.distributions}
+    assert declared <= set(environment.DISTRIBUTIONS)
+    # a framework's version change must change the fingerprint (runs on it are not comparable)
+    real = metadata.version
+    soft = environment.software()
+    assert soft["numpy"] == real("numpy")
+    monkeypatch.setattr(metadata, "version",
+                        lambda d: "0.0.0" if d == "numpy" else real(d))
+    bumped = environment.software()
+    mach = environment.machine()
+    assert environment.fingerprint(mach, soft) != environment.fingerprint(mach, bumped)

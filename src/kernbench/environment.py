@@ -11,8 +11,12 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-DISTRIBUTIONS = ("numpy", "numba", "llvmlite", "torch", "jax", "jaxlib", "triton", "pandas",
-                 "cupy-cuda12x", "cupy-cuda13x", "numba-cuda")
+from .backends import FAMILIES
+
+#: whose versions the run header records and the fingerprint keys on: every family's own
+#: `distributions` (so a new family's framework is recorded without a second list), and pandas
+DISTRIBUTIONS: tuple[str, ...] = tuple(dict.fromkeys(
+    [d for family in FAMILIES.values() for d in family.distributions] + ["pandas"]))
 
 #: Environment variables that change what the frameworks do; recorded in every run.
 RELEVANT_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS",
