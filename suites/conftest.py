@@ -1,8 +1,11 @@
 """Every case of a kernbench suite as a pytest-benchmark test, for people who live in pytest:
 
-    .venv/bin/python -m pytest suites/ --benchmark-only                  # suites/smoke.toml
-    .venv/bin/python -m pytest suites/ --benchmark-only --kernbench-suite suites/cpu.toml \
+    .venv/bin/python -m pytest suites/ -n 0 --benchmark-only            # suites/smoke.toml
+    .venv/bin/python -m pytest suites/ -n 0 --benchmark-only --kernbench-suite suites/cpu.toml \
         --kernbench-kernel softmax --kernbench-backend numpy --benchmark-json out.json
+
+(`-n 0`: pyproject's addopts turn on pytest-xdist, and pytest-benchmark refuses
+`--benchmark-only` under xdist.)
 
 The cases run in the pytest process (frameworks imported here, unlike `kernbench run`, which
 isolates each backend family in a worker process), timed by pytest-benchmark's own loop on one

@@ -1,6 +1,14 @@
 """The CUDA paths on a machine without a GPU: gpu.toml plans, every CUDA case is recorded with
 the reason it cannot run here (never a crash, never silently missing), the ceiling lookup maps
-`cuda` to `cuda:0`, and the CUDA timers' logic is covered in test_gpu_timing.py with fakes."""
+`cuda` to `cuda:0`, the `cpu` ceilings are measured on the CPU even where JAX's default device is
+another one (a GPU, with the CUDA plugin), and the CUDA timers' logic is covered in
+test_gpu_timing.py with fakes."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -56,3 +64,119 @@ def test_ceiling_lookup_for_cuda():
     ceilings = {"cuda:0": {"copy_gbps": 3000.0, "gemm_gflops": {"bfloat16": 790000.0}}}
     assert ceiling_for(ceilings, "cuda", "bfloat16") == (790000.0, 3000.0)
     assert ceiling_for(ceilings, "cuda:1", "bfloat16") == (None, None)
+
+
+#: measure_cpu, small, in a process whose JAX has two host devices and the second as its default
+#: device, standing in for the GPU a CUDA-plugin machine defaults to; every JAX result the timing
+#: sees must be on jax.devices("cpu")[0]
+_CPU_CEILING_SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.modules["torch"] = None  # only the JAX part is under test (ImportError: skipped)
+    import jax
+    import kernbench.ceilings as c
+
+    jax.config.update("jax_default_device", jax.devices("cpu")[1])
+    c.COPY_BYTES, c.GEMM_N = 1 << 16, 32
+    seen = []
+
+    def best(fn, repeats=1):
+        out = fn()
+        if isinstance(out, jax.Array):
+            seen.append(sorted(str(d) for d in out.devices()))
+        return 1e-3
+
+    c._best = best
+    result = c.measure_cpu(1)
+    print(json.dumps({"seen": seen, "cpu0": str(jax.devices("cpu")[0]),
+                      "default": str(jax.devices("cpu")[1]),
+                      "jax_gemm": sorted(k for k, v in result["method"]["gemm_gflops"].items()
+                                         if "jax" in v)}))
+""")
+
+
+def test_cpu_ceilings_measure_jax_on_the_cpu_not_the_default_device():
+    pytest.importorskip("jax")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2").strip())
+    out = subprocess.run([sys.executable, "-c", _CPU_CEILING_SCRIPT], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["jax_gemm"] == ["bfloat16", "float32", "float64"]
+    assert len(got["seen"]) == 4  # three GEMMs and the copy
+    assert all(devs == [got["cpu0"]] for devs in got["seen"]), got
+
+
+def test_ceilings_subprocess_does_not_preallocate_gpu_memory(monkeypatch):
+    """measure_cuda runs after JAX has started in the ceilings process: JAX must not hold 75% of
+    the GPU by then."""
+    import kernbench.ceilings as c
+
+    seen = {}
+
+    def run(cmd, env, **kwargs):
+        seen.update(env)
+        return subprocess.CompletedProcess(cmd, 0, stdout='{"cpu": {}}\n', stderr="")
+
+    monkeypatch.setattr(c.subprocess, "run", run)
+    assert c.measure_in_subprocess(2, {"PATH": os.environ.get("PATH", "")}) == {"cpu": {}}
+    assert seen["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+
+
+def test_a_failed_gpu_case_gets_a_fresh_worker(monkeypatch):
+    """After a `failed` case on a GPU the runner replaces the worker (a sticky CUDA error would
+    fail every later case of the group); on a CPU the worker stays."""
+    from kernbench import runner
+
+    kernels = discover([])
+    planned = [p for p in load_suite(ROOT / "suites" / "gpu.toml", kernels).cases
+               if p.case.kernel == "softmax" and p.case.backend == "triton"
+               and p.case.mode == "forward"][:3]
+    started: list = []
+
+    class FakeWorker:
+        def __init__(self, env):
+            started.append(self)
+
+        def run(self, msg, timeout):
+            status = "failed" if msg["case"]["params"]["rows"] == 32768 else "ok"
+            return "ok", {"type": "case", **msg["case"],
+                          "status": status, "reason": "RuntimeError: CUDA error: an illegal "
+                          "memory access was encountered" if status == "failed" else None}
+
+        def close(self):
+            pass
+
+        kill = close
+
+    monkeypatch.setattr(runner, "WorkerProcess", FakeWorker)
+    monkeypatch.setattr(runner, "family_of", lambda b: type(
+        "F", (), {"name": "triton", "missing": lambda self: None,
+                  "worker_env": lambda self, d: {}})())
+    monkeypatch.setattr(runner, "memory_check", lambda p, s: None)
+    monkeypatch.setattr(runner.metrics, "derive", lambda r, spec, ceilings: r)
+    records: list = []
+    rows = [p.case.param_dict["rows"] for p in planned]
+    assert rows[:2] == [32768, 32768] and rows[2] != 32768, rows
+    runner.run_cases(planned, runner.RunSettings(threads=1), {}, records.append)
+    assert [r["status"] for r in records] == ["failed", "failed", "ok"]
+    assert len(started) == 3  # the first, then one after each failure
+    assert runner.poisons_worker(records[0])
+    assert not runner.poisons_worker({**records[0], "device": "cpu"})
+    assert not runner.poisons_worker(records[2])
+
+
+def test_gpu_smoke_is_smoke_on_cuda():
+    """gpu_smoke.toml (the first minutes of a lent GPU) runs exactly smoke.toml's kernels,
+    shapes and modes, on CUDA and every GPU backend: the two files cannot drift apart."""
+    kernels = discover([])
+
+    def shapes(name):
+        return {(p.case.kernel, p.case.params, p.case.mode, p.case.dtype)
+                for p in load_suite(ROOT / "suites" / name, kernels).cases}
+
+    gpu = load_suite(ROOT / "suites" / "gpu_smoke.toml", kernels).cases
+    assert shapes("gpu_smoke.toml") == shapes("smoke.toml")
+    assert {p.case.device for p in gpu} == {"cuda"}
+    assert {p.case.backend.split(":")[0] for p in gpu} == {
+        "torch_eager", "torch_compile", "triton", "numba_cuda", "jax_jit", "cupy"}

@@ -89,3 +89,54 @@ def test_warmup_gives_up_at_max():
         return (1.0 + (now[0] % 2)) * n  # oscillates 2x forever
 
     assert not warm_until_settled(block, min_s=0.0, max_s=5.0, clock=lambda: now[0])
+
+
+class AsyncGPU:
+    """A stream fed by a slower host: each operation starts when the GPU is free and the host
+    has enqueued it; a call's Python launch path costs `launch` of host time before its kernel
+    is enqueued. Times in microseconds."""
+
+    def __init__(self, launch, kernel=20.0, flush=33.0, spin=100.0):
+        self.host = self.gpu = 0.0
+        self.launch, self.kernel, self.flush_cost, self.spin_cost = launch, kernel, flush, spin
+
+    def _enqueue(self, cost, host_cost=2.0):
+        self.host += host_cost
+        self.gpu = max(self.gpu, self.host) + cost
+        return self.gpu
+
+    def event(self):
+        gpu = self
+
+        class E:
+            def record(self):
+                self.t = gpu._enqueue(0.0)
+
+            def elapsed_time(self, end):
+                return (end.t - self.t) / 1e3  # milliseconds
+
+        return E()
+
+    def call(self, *args):
+        self.host += self.launch
+        self._enqueue(self.kernel)
+
+    def flush(self):
+        self._enqueue(self.flush_cost)
+
+    def head_start(self):
+        self._enqueue(self.spin_cost)
+
+
+def test_head_start_keeps_host_launch_time_out_of_device_time():
+    """A launcher slower than the GPU's work per call (60 us against a 33 us flush and a 20 us
+    kernel) leaves the GPU idle after each start event: without a head start that idle time
+    reads as kernel time; with it, the kernel's own 20 us are measured."""
+    def timed(head_start):
+        gpu = AsyncGPU(launch=60.0)
+        block = make_event_block(gpu.call, [()], new_event=gpu.event, synchronize=lambda: None,
+                                 flush=gpu.flush, head_start=gpu.head_start if head_start else None)
+        return block(5) / 5 * 1e6  # us per call
+
+    assert timed(head_start=False) > 20.0 + 10.0
+    assert abs(timed(head_start=True) - 20.0) < 1e-9

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -48,6 +49,52 @@ def test_sigkill_then_resume_runs_every_case_once(tmp_path):
     ids = [c["id"] for c in read_run(out).cases]
     assert len(ids) == 8 == len(set(ids))
     assert all(c["status"] == "ok" for c in read_run(out).cases)
+
+
+def _workers_of(pid: int) -> list[int]:
+    """Live worker processes started by run `pid` (they carry its pid in their environment)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            environ = open(f"/proc/{entry}/environ", "rb").read().split(b"\0")
+            state = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if f"KERNBENCH_PARENT_PID={pid}".encode() in environ and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PR_SET_PDEATHSIG")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_killed_run_leaves_no_worker_behind(tmp_path, sig):
+    """Workers run in their own session, so nothing else reaps them: a run stopped by
+    `timeout` (SIGTERM) kills its worker and reports what it finished (exit 130); a run killed
+    outright takes its worker with it (PR_SET_PDEATHSIG). An orphan would go on running its
+    case beside the next run's timings."""
+    write_kernel(tmp_path / "k", "slow", SPEC, {"numpy": SLOW})
+    suite = tmp_path / "s.toml"
+    # a case that lasts (1000 samples of 50 ms): an orphan would outlive the checks below
+    suite.write_text(HEAD.replace("budget_s = 0.0", "budget_s = 60.0")
+                     .replace("min_samples = 2", "min_samples = 1000")
+                     + "[kernels.slow]\nparams = { rows = [2, 3], cols = [8] }\n")
+    cmd = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels", str(tmp_path / "k"),
+           "-o", str(tmp_path / "r.jsonl"), "--calibrate", "skip", "--no-progress"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not _workers_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = _workers_of(proc.pid)
+    assert workers, "the run started no worker"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGTERM else -signal.SIGKILL), err
+    deadline = time.monotonic() + 10
+    while _workers_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _workers_of(proc.pid)
 
 
 def test_resume_refuses_another_suite(tmp_path, capsys):

@@ -83,3 +83,29 @@ def test_extra_buffer_shows_in_peak(tmp_path, worker, family):
     delta = more["peak_bytes"] - base["peak_bytes"]
     assert abs(delta - extra) <= tol * extra, (base, more)
     assert base["io_bytes"] == 2 * 64 * 64 * 4 and base["output_bytes"] == 64 * 64 * 4
+
+
+TRAIN_SPEC = SPEC.replace('    inputs = ("x",)\n',
+                          '    inputs = ("x",)\n    grad_inputs = ("x",)\n') \
+    .replace("SPEC = Double()", '''    def reference_backward(self, inputs, params, grad_outputs):
+        return (2.0 * grad_outputs[0],)
+
+
+SPEC = Double()''')
+
+
+@pytest.mark.parametrize("mode", ["backward", "forward_backward"])
+def test_jax_train_modes_report_xla_plan(tmp_path, worker, mode):
+    """JAX's backward modes time one executable each, and its compiled plan is their peak (on a
+    GPU as on a CPU; process RSS would not see device memory): at least the gradients, plus the
+    outputs the step returns in forward_backward."""
+    name = f"memjaxtrain{mode}"
+    kdir = write_kernel(tmp_path, name, TRAIN_SPEC, {"jax": IMPLS["jax"][0]})
+    case = Case(name, "jax_jit", "", "cpu", "float32", mode,
+                (("rows", 64), ("cols", 64), ("extra", 0)))
+    record = worker.execute(case, FAST, str(kdir), str(kdir / f"{name}_jax.py"))
+    assert record["status"] == "ok", record.get("reason")
+    memory, grads = record["memory"], 64 * 64 * 4
+    assert memory["method"] == "jax.memory_analysis"
+    least = grads if mode == "backward" else 2 * grads
+    assert least <= memory["peak_bytes"] <= least + 64 * 1024, memory

@@ -61,12 +61,7 @@ class ABOptions:
 class ABWorkerProcess(WorkerProcess):
     """A worker speaking the A/B protocol (`python -m kernbench.ab_worker`)."""
 
-    def __init__(self, env: dict[str, str]):
-        self.stderr = tempfile.TemporaryFile(mode="w+b")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernbench.ab_worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, env=env, start_new_session=True)
-        self._buffer = b""
+    module = "kernbench.ab_worker"
 
 
 def extract_base(rev: str, into: Path, repo: str | Path = ".") -> Path:

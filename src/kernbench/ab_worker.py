@@ -133,6 +133,9 @@ def pair(worker: Worker, case: Case, settings: CaseSettings, a: dict, b: dict) -
 def main() -> None:
     """Serve execute/pair messages on stdin; the protocol is a duplicate of stdout (fd 1 goes to
     stderr, so a kernel printing cannot corrupt it), as in kernbench.worker."""
+    from .lifetime import die_with_parent
+
+    die_with_parent()
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

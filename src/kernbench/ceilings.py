@@ -77,16 +77,25 @@ def measure_cpu(threads: int) -> dict:
         import jax.numpy as jnp
 
         jax.config.update("jax_enable_x64", True)
-        for dtype in ("float64", "float32", "bfloat16"):
-            x = jnp.asarray(np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N)),
-                            dtype=dtype)
-            mm = jax.jit(lambda x: jnp.matmul(x, x, precision="highest",
-                                              preferred_element_type=x.dtype))
-            gemm.setdefault(dtype, {})["jax"] = flops / _best(
-                lambda x=x, mm=mm: mm(x).block_until_ready()) / 1e9
-        xc = jnp.asarray(a)
-        copy_fn = jax.jit(lambda v: v + 0)  # a copy XLA cannot elide: a new output buffer
-        copy["jax"] = 2 * a.nbytes / _best(lambda: copy_fn(xc).block_until_ready()) / 1e9
+        try:  # the CPU, not JAX's default device: with the CUDA plugin installed that is a GPU,
+            # whose rates as `cpu` ceilings would hide every too-fast CPU case
+            cpu = jax.devices("cpu")[0]
+        except RuntimeError:  # JAX_PLATFORMS without cpu: no JAX figure rather than a GPU one
+            cpu = None
+        if cpu is not None:
+            # arrays committed to `cpu`, so the jitted functions run there
+            with jax.default_device(cpu):
+                for dtype in ("float64", "float32", "bfloat16"):
+                    x = jnp.asarray(np.random.default_rng(1).standard_normal((GEMM_N, GEMM_N)),
+                                    dtype=dtype, device=cpu)
+                    mm = jax.jit(lambda x: jnp.matmul(x, x, precision="highest",
+                                                      preferred_element_type=x.dtype))
+                    gemm.setdefault(dtype, {})["jax"] = flops / _best(
+                        lambda x=x, mm=mm: mm(x).block_until_ready()) / 1e9
+                xc = jnp.asarray(a, device=cpu)
+                copy_fn = jax.jit(lambda v: v + 0)  # a copy XLA cannot elide: a new buffer
+                copy["jax"] = 2 * a.nbytes / _best(
+                    lambda: copy_fn(xc).block_until_ready()) / 1e9
     except ImportError:
         pass
     result["copy_gbps"] = max(copy.values())
@@ -175,6 +184,10 @@ def measure(threads: int) -> dict:
 
 
 def measure_in_subprocess(threads: int, env: dict[str, str]) -> dict:
+    # measure_cpu imports JAX, which (CUDA plugin installed) creates its GPU client even when
+    # asked only for the CPU device, and would reserve 75% of each GPU's memory for the rest of
+    # the process, measure_cuda's torch buffers included (as the JAX worker env does, too)
+    env = {**env, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     out = subprocess.run([sys.executable, "-m", "kernbench.ceilings", str(threads)],
                          capture_output=True, text=True, env=env, timeout=600)
     if out.returncode != 0:

@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .lifetime import interrupt_on_sigterm
+
+    interrupt_on_sigterm()
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)

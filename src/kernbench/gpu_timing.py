@@ -3,6 +3,13 @@
 - Device time, not host time: a CUDA event is recorded on the stream before and after each
   call, and their difference is read after one synchronisation at the end of the block, so the
   host's launch overhead and Python's loop are not counted (they overlap with the GPU's work).
+- A head start for the host: after the flush, a short spin kernel (`head_start`, ~100 us) holds
+  the stream while the host enqueues the start event and the call. Without it the host's lead
+  is the flush (~33 us on an H100) at a block's first call, and at later calls whatever the
+  GPU's work per call (flush + kernel) has over the host's launch path: a short kernel behind a
+  slow launcher (numba-cuda's: tens of us) leaves the GPU idle after each start event, and that
+  host time reads as device time. Gaps *between* a call's own kernels (eager code) are still
+  counted: that is what eager execution costs on the GPU's timeline.
 - A cold L2 for every call: before each call, outside the events, a buffer larger than the L2 is
   zeroed, so a problem smaller than the L2 is not timed from a cache its previous call warmed
   (Triton's do_bench does the same).
@@ -38,9 +45,11 @@ class Event(Protocol):
 
 def make_event_block(call: Callable, argsets: Sequence[tuple], *, new_event: Callable[[], Event],
                      synchronize: Callable[[], None],
-                     flush: Callable[[], None] | None = None) -> Callable[[int], float]:
-    """A block of `n` calls, each between its own pair of events, an L2 flush before each; the
-    block's time is the sum of the calls' device times (seconds)."""
+                     flush: Callable[[], None] | None = None,
+                     head_start: Callable[[], None] | None = None) -> Callable[[int], float]:
+    """A block of `n` calls, each between its own pair of events, an L2 flush and a head start
+    before each (both outside the events); the block's time is the sum of the calls' device
+    times (seconds)."""
 
     rotation = Rotation(argsets)
 
@@ -50,6 +59,8 @@ def make_event_block(call: Callable, argsets: Sequence[tuple], *, new_event: Cal
         for args in rotation.take(n):
             if flush is not None:
                 flush()
+            if head_start is not None:
+                head_start()
             start, end = new_event(), new_event()
             start.record()
             call(*args)

@@ -545,6 +545,9 @@ def ncu_calls(case: Case, settings: CaseSettings, folder: str, impl: str, thread
 
 
 def main() -> None:
+    from .lifetime import die_with_parent
+
+    die_with_parent()
     msg = json.loads(sys.stdin.read())
     case = Case.from_dict(msg["case"])
     settings = CaseSettings(**msg["settings"])

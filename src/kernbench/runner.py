@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from . import metrics
 from .backends import family_of
 from .case import Case
+from .lifetime import PARENT_ENV
 from .suite import PlannedCase
 
 ISOLATION = ("group", "case", "none")
@@ -81,11 +82,14 @@ class RunSettings:
 class WorkerProcess:
     """One `python -m kernbench.worker` process speaking JSON lines over pipes."""
 
+    module = "kernbench.worker"
+
     def __init__(self, env: dict[str, str]):
         self.stderr = tempfile.TemporaryFile(mode="w+b")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "kernbench.worker"], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self.stderr, env=env, start_new_session=True)
+            [sys.executable, "-m", self.module], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self.stderr, start_new_session=True,
+            env={**env, PARENT_ENV: str(os.getpid())})  # see kernbench.lifetime
         self._buffer = b""
 
     def run(self, message: dict, timeout: float) -> tuple[str, dict | str]:
@@ -217,6 +221,15 @@ def shard_of(case_id: str, n: int) -> int:
     return int.from_bytes(hashlib.sha256(case_id.encode()).digest()[:8], "little") % n
 
 
+def poisons_worker(record: dict) -> bool:
+    """Whether the worker that wrote `record` must be replaced before the next case: any failure
+    on a GPU. An illegal address or a launch failure is sticky (the process's CUDA context is
+    unusable and every later case in the worker would fail with the same error), and an
+    out-of-memory leaves the allocator fragmented; telling those apart from an honest
+    `inaccurate` by the message is fragile, and a fresh worker costs seconds."""
+    return record.get("status") == "failed" and str(record.get("device", "")).startswith("cuda")
+
+
 def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
               emit: Callable[[dict], None], progress: Callable[[PlannedCase], None] = lambda p: None
               ) -> None:
@@ -258,6 +271,9 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
                 outcome, result = current.run(message(p), p.settings.timeout_s)
                 if outcome == "ok":
                     record = result
+                    if poisons_worker(record):
+                        current.close()
+                        current = None
                 else:
                     record = failure_record(p, "crashed" if outcome == "crashed" else "timeout",
                                             str(result))

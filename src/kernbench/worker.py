@@ -138,6 +138,7 @@ class Worker:
             reason = family.unsupported(case.backend, case.device, case.dtype)
             if reason:
                 return {**record, "status": "unsupported", "reason": reason}
+            family.use_device(case.device)
             if case.mode == "forward":
                 self._measure(self.prepare(case, settings, folder, impl), record)
             else:
@@ -161,6 +162,7 @@ class Worker:
         reason = family.missing() or family.unsupported(case.backend, case.device, case.dtype)
         if reason:
             raise RuntimeError(f"{case.id}: cannot run here: {reason}")
+        family.use_device(case.device)  # the profiler and A/B runs come here, not via execute
         if family.name not in self._ready:
             family.setup(self.threads)
             self._ready.add(family.name)
@@ -319,9 +321,10 @@ class Worker:
 
         if settings.memory:
             method = family.memory_method(dev)
-            if method == "jax.memory_analysis":
-                method = "rss"  # the vjp pair is two executables; the process peak covers both
-            if case.mode == "backward":
+            if method == "jax.memory_analysis":  # the timed call is one executable: its plan
+                state_or_args = state_b if case.mode == "backward" else convert(inputs_b)
+                peak = trainer.planned_peak_bytes(case.mode, state_or_args, cot_b)
+            elif case.mode == "backward":
                 peak = memory.measure_peak(method, lambda: trainer.backward(state_b, *cot_b),
                                            device=dev)
             else:
@@ -406,6 +409,9 @@ def main() -> None:
 
     The protocol uses a duplicate of the original stdout; fd 1 itself is pointed at stderr, so a
     kernel (or a C library) printing cannot corrupt the protocol."""
+    from .lifetime import die_with_parent
+
+    die_with_parent()
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr

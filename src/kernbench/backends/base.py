@@ -10,6 +10,8 @@ everything framework-specific, so the worker that runs a case stays framework-ag
 - `prepare(backend, fn, static_kwargs, device)`: the callable the user would call in steady state
   (jitted, compiled) taking only arrays; for asynchronous frameworks it blocks until the result
   is ready, so a clock read after it is honest;
+- `use_device(device)`: make the case's device the current one (`cuda:1`: events, launches and
+  allocations that name no device go to the current one, device 0 unless told);
 - `synchronize(device)`: wait for queued device work before a clock read;
 - `memory_method(device)`: which peak-memory method applies (see kernbench.memory);
 - `make_block(call, argsets, device, settings)`: the timed block (kernbench.timing on a CPU;
@@ -67,6 +69,9 @@ class Family:
     # -- running -------------------------------------------------------------------------
     def setup(self, threads: int) -> None:
         """Called once in the worker before the first case: fix thread pools."""
+
+    def use_device(self, device: str) -> None:
+        """Before each case: make `device` current. Nothing to do on a CPU."""
 
     def to_backend(self, array: np.ndarray, dtype: str, device: str) -> Any:
         raise NotImplementedError

@@ -38,6 +38,11 @@ class CupyFamily(Family):
     def _index(self, device: str) -> int:
         return int(device.split(":")[1]) if ":" in device else 0
 
+    def use_device(self, device):
+        import cupy
+
+        cupy.cuda.Device(self._index(device)).use()  # the calls, events and flush go there
+
     def to_backend(self, array, dtype, device):
         import cupy
 

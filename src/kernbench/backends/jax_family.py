@@ -175,6 +175,19 @@ class VjpTrainer:
         _, grads = jax.block_until_ready(self._fb(tuple(a[:self.n]), g))
         return tuple(grads)
 
+    def planned_peak_bytes(self, mode: str, state_or_args: tuple, cotangents: tuple) -> int | None:
+        """XLA's compiled plan (temporaries + outputs) of the one executable a mode times:
+        `_apply` for `backward` (the residuals are its inputs, as a training step holds them)
+        or `_fb` for `forward_backward`. The same method as the forward mode's, on any device;
+        process RSS would see nothing of a GPU's memory."""
+        from ..memory import jax_memory_analysis
+
+        if mode == "backward":
+            return jax_memory_analysis(self._apply, (state_or_args[1],
+                                                     self._cot(state_or_args[0], cotangents)))
+        g = cotangents if len(cotangents) > 1 else cotangents[0]
+        return jax_memory_analysis(self._fb, (tuple(state_or_args[:self.n]), g))
+
     def saved_bytes(self, *args):
         import jax
 

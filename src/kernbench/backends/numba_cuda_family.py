@@ -21,7 +21,8 @@ class NumbaCudaFamily(TorchLauncherFamily):
     cpu_simulator = True
 
     def worker_env(self, device):
-        return {} if is_cuda(device) else {"NUMBA_ENABLE_CUDASIM": "1"}
+        # "0" on a GPU: an exported NUMBA_ENABLE_CUDASIM=1 would run the simulator, unflagged
+        return {"NUMBA_ENABLE_CUDASIM": "0" if is_cuda(device) else "1"}
 
     def unsupported(self, backend, device, dtype):
         if dtype not in self.dtypes:

@@ -15,6 +15,10 @@ def is_cuda(device: str) -> bool:
     return device == "cuda" or device.startswith("cuda:")
 
 
+#: the spin before each timed call (kernbench.gpu_timing): ~100 us at an H100's 1.98 GHz
+HEAD_START_CYCLES = 200_000
+
+
 class TorchFamily(Family):
     name = "torch"
     backends = ("torch_eager", "torch_compile")
@@ -41,6 +45,15 @@ class TorchFamily(Family):
         import torch
 
         torch.set_num_threads(threads)
+
+    def use_device(self, device):
+        # Events record on the current device's stream and Triton launches on the current
+        # device: on cuda:1 both would otherwise go to device 0 (an empty stream timed; a
+        # kernel handed another device's pointers)
+        if is_cuda(device):
+            import torch
+
+            torch.cuda.set_device(torch.device(device))
 
     def torch_dtype(self, dtype: str):
         import torch
@@ -122,7 +135,8 @@ class TorchFamily(Family):
             buffer = torch.empty(FLUSH_FACTOR * l2 // 4, dtype=torch.int32, device=device)
             flush = buffer.zero_
         return make_event_block(call, argsets, new_event=new_event, synchronize=sync,
-                                flush=flush)
+                                flush=flush,
+                                head_start=lambda: torch.cuda._sleep(HEAD_START_CYCLES))
 
     def memory_method(self, device):
         return "torch.cuda" if is_cuda(device) else "rss"

@@ -15,7 +15,9 @@ class TritonFamily(TorchLauncherFamily):
     distributions = ("triton",)
 
     def worker_env(self, device):
-        return {} if is_cuda(device) else {"TRITON_INTERPRET": "1"}
+        # "0" on a GPU, not unset: an exported TRITON_INTERPRET=1 would otherwise run the "GPU"
+        # cases in the interpreter, unflagged
+        return {"TRITON_INTERPRET": "0" if is_cuda(device) else "1"}
 
     def unsupported(self, backend, device, dtype):
         if device != "cpu" and not is_cuda(device):
