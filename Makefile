@@ -5,6 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 # torch is pinned (constraints.txt) and installed first: an unpinned torch pulls GBs of CUDA wheels.
 PIP    := $(PY) -m pip install --constraint constraints.txt
+# The pin fixes torch's version, not its build: PyPI's torch 2.13.0 for Linux x86_64 is the CUDA
+# build. Where pip is not already configured with a CPU wheel (this project's machines find one
+# through pip's find-links), name PyTorch's CPU index:
+#   make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH  := $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX) torch==2.13.0+cpu,torch==2.13.0)
 SUITE  ?= suites/cpu.toml
 RESULTS ?= results/latest.jsonl
 REPORT ?= reports/latest.html
@@ -15,7 +21,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) torch==2.13.0
+	$(PIP) $(TORCH)
 	$(PIP) -e '.[all,dev]'
 	touch $(STAMP)
 
@@ -28,9 +34,10 @@ bench: install
 report: install
 	$(VENV)/bin/kernbench report $(RESULTS) -o $(REPORT)
 
-# The regression gate: run GATE_SUITE now and compare it with the committed baseline for this
+# The regression gate: run GATE_SUITE now and compare it with the baseline saved for this
 # machine's fingerprint (results/baselines/<fingerprint>/<suite>.jsonl). Exit 1 on a regression
-# or a failed exact gate, 3 when no baseline matches this machine. In CI prefer A/B mode:
+# or a failed exact gate, 2 when no baseline matches this machine (none is committed: a baseline
+# belongs to one machine and software set). In CI prefer A/B mode:
 #   kernbench ab suites/smoke.toml --base origin/main
 GATE_SUITE ?= suites/smoke.toml
 GATE_RESULTS ?= results/gate-current.jsonl
