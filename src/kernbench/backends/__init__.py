@@ -1,7 +1,10 @@
-"""The backend families kernbench knows: the one list every other module reads.
+"""The backend families kernbench knows: discovery, the runner, the workers and the run header
+(versions, fingerprint) read this list.
 
 Adding a framework means adding a `Family` subclass here and a file suffix kernels can use; a
-kernel folder then adds `<algo>_<family>.py` files, with no other registry to edit.
+kernel folder then adds `<algo>_<family>.py` files. The README's "Adding a backend family" lists
+the few places that name families for presentation or tooling (report column order, the GPU
+compile check, the profilers).
 """
 
 from __future__ import annotations
