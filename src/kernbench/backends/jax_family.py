@@ -14,7 +14,8 @@ class JaxFamily(Family):
     name = "jax"
     backends = ("jax_jit",)
     requires = ("jax",)
-    distributions = ("jax", "jaxlib")
+    # the CUDA plugin carries XLA's GPU runtime: its version is part of what was measured
+    distributions = ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin")
 
     def worker_env(self, device):
         # Don't let XLA grab most of a GPU, starving torch in a later worker.

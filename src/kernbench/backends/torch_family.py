@@ -23,7 +23,9 @@ class TorchFamily(Family):
     name = "torch"
     backends = ("torch_eager", "torch_compile")
     requires = ("torch",)
-    distributions = ("torch",)
+    # on CUDA builds cuBLAS and cuDNN come as their own wheels, versioned apart from torch
+    distributions = ("torch", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "nvidia-cublas",
+                     "nvidia-cudnn-cu13")
 
     def unsupported(self, backend, device, dtype):
         if dtype not in self.dtypes:
