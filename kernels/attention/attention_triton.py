@@ -157,7 +157,7 @@ def _attn_fwd(Q, K, V, Out, LSE, qk_scale, H, S,
                                 stride_vs, stride_vd, offs_m, offs_d, S, qk_scale, lo, hi,
                                 HEAD_DIM, BLOCK_N, True, CAUSAL, UPCAST, IEEE)
     if STORE_LSE:  # log2-sum-exp2 of the scaled scores: the backward recomputes P from it
-        tl.store(LSE + off_bh * S + offs_m, m_i + tl.math.log2(l_i), mask=row_ok)
+        tl.store(LSE + off_bh.to(tl.int64) * S + offs_m, m_i + tl.math.log2(l_i), mask=row_ok)
     acc = acc / l_i[:, None]
     tl.store(Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_os
              + offs_d[None, :] * stride_od, acc.to(Out.dtype.element_ty),
@@ -241,7 +241,7 @@ def _attn_bwd_delta(O, DO, Delta, H, S,
                 + offs_d[None, :] * stride_od, mask=mask, other=0.0).to(acc_ty)
     do = tl.load(DO + b * stride_gb + h * stride_gh + offs_m[:, None] * stride_gs
                  + offs_d[None, :] * stride_gd, mask=mask, other=0.0).to(acc_ty)
-    tl.store(Delta + off_bh * S + offs_m, tl.sum(o * do, 1), mask=offs_m < S)
+    tl.store(Delta + off_bh.to(tl.int64) * S + offs_m, tl.sum(o * do, 1), mask=offs_m < S)
 
 
 @triton.jit
@@ -304,8 +304,9 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, Delta, DK, DV, qk_scale, sm_scale, H, S,
     dv = tl.zeros((BLOCK_N, BLOCK_D), acc_ty)
     q_base = Q + b * stride_qb + h * stride_qh
     do_base = DO + b * stride_gb + h * stride_gh
-    lse_base = LSE + off_bh * S
-    delta_base = Delta + off_bh * S
+    row0 = off_bh.to(tl.int64) * S  # the (batch, head)'s first row in LSE, Delta, DK and DV
+    lse_base = LSE + row0
+    delta_base = Delta + row0
     lo = 0
     if CAUSAL:  # queries before this tile's first key see none of it; the diagonal is masked
         lo = start_n * BLOCK_N
@@ -316,9 +317,9 @@ def _attn_bwd_dkdv(Q, K, V, DO, LSE, Delta, DK, DV, qk_scale, sm_scale, H, S,
     dk, dv = _dkdv_tiles(dk, dv, k, v, q_base, do_base, lse_base, delta_base, stride_qs,
                          stride_qd, stride_gs, stride_gd, offs_n, offs_d, S, qk_scale, lo, S,
                          HEAD_DIM, BLOCK_M, False, UPCAST, IEEE)
-    out = off_bh * S * HEAD_DIM + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
-    tl.store(DK + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
-    tl.store(DV + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
+    out = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
+    tl.store(DK + row0 * HEAD_DIM + out, (dk * sm_scale).to(DK.dtype.element_ty), mask=kv_mask)
+    tl.store(DV + row0 * HEAD_DIM + out, dv.to(DV.dtype.element_ty), mask=kv_mask)
 
 
 @triton.jit
@@ -379,8 +380,9 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, Delta, DQ, qk_scale, sm_scale, H, S,
     if UPCAST:
         q = q.to(tl.float32)
         do = do.to(tl.float32)
-    lse = tl.load(LSE + off_bh * S + offs_m, mask=row_ok, other=0.0)
-    delta = tl.load(Delta + off_bh * S + offs_m, mask=row_ok, other=0.0)
+    row0 = off_bh.to(tl.int64) * S  # the (batch, head)'s first row in LSE, Delta and DQ
+    lse = tl.load(LSE + row0 + offs_m, mask=row_ok, other=0.0)
+    delta = tl.load(Delta + row0 + offs_m, mask=row_ok, other=0.0)
     k_base = K + b * stride_kb + h * stride_kh
     v_base = V + b * stride_vb + h * stride_vh
     dq = tl.zeros((BLOCK_M, BLOCK_D), acc_ty)
@@ -396,7 +398,7 @@ def _attn_bwd_dq(Q, K, V, DO, LSE, Delta, DQ, qk_scale, sm_scale, H, S,
     dq = _dq_tiles(dq, q, do, lse, delta, k_base, v_base, stride_ks, stride_kd, stride_vs,
                    stride_vd, offs_m, offs_d, S, qk_scale, lo, hi, HEAD_DIM, BLOCK_N, True,
                    CAUSAL, UPCAST, IEEE)
-    tl.store(DQ + off_bh * S * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
+    tl.store(DQ + row0 * HEAD_DIM + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=mask)
 
 

@@ -13,14 +13,19 @@ x vocabulary chunks), one read of the logits and one write of the gradient:
 d logits = (softmax - (1 - ls) onehot(target) - ls / V) g / N, with g read on the device (no
 host synchronisation)."""
 
+import os
+
 import torch
 import triton
 import triton.language as tl
 
+INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 MAX_BLOCK_V = 8192  # 32 KiB of float32 per chunk: 16 warps hold 16 values a thread
 MEAN_BLOCK = 1024
 BACKWARD_BLOCK_V = 4096  # backward: one chunk of a row per program, enough programs for any GPU
-#: the CPU interpreter runs programs one after another at a fixed cost each: whole rows there
+#: the CPU interpreter runs programs one after another at a fixed cost each: whole rows there.
+#: Chosen by whether Triton interprets, not by the tensors' device, so that
+#: kernbench.gpu_compile (CPU tensors, compiled for a GPU) builds the GPU's BACKWARD_BLOCK_V.
 INTERPRETED_BLOCK_V = 16384
 
 
@@ -114,7 +119,7 @@ def backward(saved, g, label_smoothing):
     logits = logits.contiguous() if logits.stride(-1) != 1 else logits
     d = torch.empty_like(logits)
     block_v = min(triton.next_power_of_2(vocab),
-                  BACKWARD_BLOCK_V if logits.is_cuda else INTERPRETED_BLOCK_V)
+                  INTERPRETED_BLOCK_V if INTERPRET else BACKWARD_BLOCK_V)
     acc = tl.float64 if logits.dtype == torch.float64 else tl.float32
     ls_hi = float(torch.tensor(label_smoothing, dtype=torch.float32))
     _cross_entropy_backward[(n, triton.cdiv(vocab, block_v))](

@@ -31,7 +31,7 @@ _CONFIGS = [
 def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn,
                    stride_cm, stride_cn, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                    BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr, UPCAST: tl.constexpr,
-                   IEEE: tl.constexpr):
+                   IEEE: tl.constexpr, INDEX: tl.constexpr):
     pid = tl.program_id(0)
     num_m = tl.cdiv(M, BLOCK_M)
     num_n = tl.cdiv(N, BLOCK_N)
@@ -43,12 +43,15 @@ def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
+    im = rm.to(INDEX)  # offsets: int32, or int64 for operands past 2**31 elements (_index)
+    jn = rn.to(INDEX)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32 if c_ptr.dtype.element_ty != tl.float64
                    else tl.float64)
     for k0 in range(0, K, BLOCK_K):
-        a = tl.load(a_ptr + rm[:, None] * stride_am + (k0 + rk)[None, :] * stride_ak,
+        kk = (k0 + rk).to(INDEX)
+        a = tl.load(a_ptr + im[:, None] * stride_am + kk[None, :] * stride_ak,
                     mask=(rm[:, None] < M) & ((k0 + rk)[None, :] < K), other=0.0)
-        b = tl.load(b_ptr + (k0 + rk)[:, None] * stride_bk + rn[None, :] * stride_bn,
+        b = tl.load(b_ptr + kk[:, None] * stride_bk + jn[None, :] * stride_bn,
                     mask=((k0 + rk)[:, None] < K) & (rn[None, :] < N), other=0.0)
         if UPCAST:
             a = a.to(tl.float32)
@@ -57,7 +60,7 @@ def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk
             acc += tl.dot(a, b, input_precision="ieee")
         else:
             acc += tl.dot(a, b)
-    tl.store(c_ptr + rm[:, None] * stride_cm + rn[None, :] * stride_cn,
+    tl.store(c_ptr + im[:, None] * stride_cm + jn[None, :] * stride_cn,
              acc.to(c_ptr.dtype.element_ty), mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
@@ -75,8 +78,23 @@ _CONFIGS_FMA = [
                   num_warps=4),
 ]
 
-_autotuned = triton.autotune(configs=_CONFIGS, key=["M", "N", "K"])(_matmul_kernel)
-_autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=["M", "N", "K"])(_matmul_kernel)
+# The operands' strides are in the key: the backward's transposed views (column-major g @ b.t()
+# and a.t() @ g) load differently from the forward's row-major operands and tune separately.
+_KEY = ["M", "N", "K", "stride_am", "stride_ak", "stride_bk", "stride_bn"]
+_autotuned = triton.autotune(configs=_CONFIGS, key=_KEY)(_matmul_kernel)
+_autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=_KEY)(_matmul_kernel)
+
+
+def _index(*tensors):
+    """The kernel's offset type: int32 while every element of every operand lies less than
+    2**31 elements from the operand's start, else int64 (rm * stride_cm wraps in int32 past
+    that, e.g. for an LM head's 32768 x 128256 logits). Inductor picks its index dtype the same
+    way. Shapes that fit keep the int32 code unchanged; an int64 base per program with int32
+    offsets within the tile was tried instead: on sm_90 it moved registers and spills of many
+    configs (some up), and its in-tile offsets still wrap, e.g. b.t()'s 256 columns x a stride
+    of 2**23 in the backward."""
+    span = max(sum((n - 1) * s for n, s in zip(t.shape, t.stride())) for t in tensors)
+    return tl.int32 if span < 2**31 else tl.int64
 
 
 def forward(a, b):
@@ -87,15 +105,15 @@ def forward(a, b):
     ieee = a.dtype in (torch.float32, torch.float64)
     args = (a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
             c.stride(1))
+    consts = dict(UPCAST=upcast, IEEE=ieee, INDEX=_index(a, b, c))
     if INTERPRET:  # autotuning would time the interpreter: pick one config
         grid = (triton.cdiv(M, 32) * triton.cdiv(N, 32),)
-        _matmul_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, GROUP_M=4,
-                             UPCAST=upcast, IEEE=ieee)
+        _matmul_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, GROUP_M=4, **consts)
     else:
         def grid(meta):
             return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
 
-        (_autotuned_fma if ieee else _autotuned)[grid](*args, UPCAST=upcast, IEEE=ieee)
+        (_autotuned_fma if ieee else _autotuned)[grid](*args, **consts)
     return c
 
 

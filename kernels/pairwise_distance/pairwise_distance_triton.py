@@ -33,12 +33,14 @@ _CONFIGS = [
 @triton.jit
 def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym, stride_om,
                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                   IEEE: tl.constexpr):
+                   IEEE: tl.constexpr, INDEX: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
+    im = rm.to(INDEX)  # row offsets: int32, or int64 past 2**31 elements (_index)
+    jn = rn.to(INDEX)
     ct = tl.float64 if out_ptr.dtype.element_ty == tl.float64 else tl.float32
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ct)
     xsq = tl.zeros((BLOCK_M,), dtype=ct)
@@ -49,9 +51,9 @@ def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym,
         mu = tl.load(mu_ptr + kk, mask=kmask, other=0.0).to(ct)
         xmask = (rm[:, None] < M) & kmask[None, :]
         ymask = kmask[:, None] & (rn[None, :] < N)
-        x = tl.load(x_ptr + rm[:, None] * stride_xm + kk[None, :], mask=xmask, other=0.0)
+        x = tl.load(x_ptr + im[:, None] * stride_xm + kk[None, :], mask=xmask, other=0.0)
         # y loaded as a [BLOCK_K, BLOCK_N] tile: the dot's right operand, no transpose in registers
-        y = tl.load(y_ptr + rn[None, :] * stride_ym + kk[:, None], mask=ymask, other=0.0)
+        y = tl.load(y_ptr + jn[None, :] * stride_ym + kk[:, None], mask=ymask, other=0.0)
         xc = tl.where(xmask, x.to(ct) - mu[None, :], 0.0)
         yc = tl.where(ymask, y.to(ct) - mu[:, None], 0.0)
         xsq += tl.sum(xc * xc, axis=1)
@@ -63,7 +65,7 @@ def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym,
     d2 = xsq[:, None] + ysq[None, :] - 2.0 * acc
     d2 = tl.maximum(d2, 0.0)
     omask = (rm[:, None] < M) & (rn[None, :] < N)
-    tl.store(out_ptr + rm[:, None] * stride_om + rn[None, :], d2.to(out_ptr.dtype.element_ty),
+    tl.store(out_ptr + im[:, None] * stride_om + jn[None, :], d2.to(out_ptr.dtype.element_ty),
              mask=omask)
 
 
@@ -80,6 +82,15 @@ _autotuned = triton.autotune(configs=_CONFIGS, key=["M", "N", "K"])(_sqdist_kern
 _autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=["M", "N", "K"])(_sqdist_kernel)
 
 
+def _index(*tensors):
+    """The kernel's offset type: int32 while every element of x, y and the output lies less
+    than 2**31 elements from its start, else int64 (rm * stride_om wraps in int32 once n x m
+    reaches 2**31). As for the matmul kernel (and Inductor's index dtype), shapes that fit keep
+    the int32 offsets, which take half the registers."""
+    span = max(sum((n - 1) * s for n, s in zip(t.shape, t.stride())) for t in tensors)
+    return tl.int32 if span < 2**31 else tl.int64
+
+
 def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x, y = x.contiguous(), y.contiguous()
     M, K = x.shape
@@ -89,12 +100,13 @@ def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     out = torch.empty((M, N), device=x.device, dtype=x.dtype)
     ieee = x.dtype in (torch.float32, torch.float64)
     args = (x, y, mu, out, M, N, K, x.stride(0), y.stride(0), out.stride(0))
+    consts = dict(IEEE=ieee, INDEX=_index(x, y, out))
     if INTERPRET:
         grid = (triton.cdiv(M, 32), triton.cdiv(N, 32))
-        _sqdist_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, IEEE=ieee)
+        _sqdist_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, **consts)
     else:
         def grid(meta):
             return (triton.cdiv(M, meta["BLOCK_M"]), triton.cdiv(N, meta["BLOCK_N"]))
 
-        (_autotuned_fma if ieee else _autotuned)[grid](*args, IEEE=ieee)
+        (_autotuned_fma if ieee else _autotuned)[grid](*args, **consts)
     return out

@@ -1,7 +1,9 @@
 """Triton fused softmax: one program per row, the row read once and written once (the Triton
 tutorial's design). Rows wider than MAX_SINGLE_BLOCK use an online-softmax kernel that streams
 the row in chunks (running max and rescaled sum), then a second pass writes the output.
-Arithmetic is in float32 for float32 and narrower inputs and in float64 for float64 (ACC)."""
+Arithmetic is in float32 for float32 and narrower inputs and in float64 for float64 (ACC).
+Each program's row offset (row * stride) is int64, since it passes 2**31 elements on big inputs
+(32768 x 128256 logits); offsets within a row stay int32."""
 
 import torch
 import triton
@@ -13,7 +15,7 @@ MAX_SINGLE_BLOCK = 16384
 @triton.jit
 def _softmax_row(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.constexpr,
                  ACC: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     mask = offs < cols
     x = tl.load(x_ptr + row * x_stride + offs, mask=mask, other=-float("inf")).to(ACC)
@@ -26,14 +28,15 @@ def _softmax_row(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.constexpr
 @triton.jit
 def _softmax_online(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.constexpr,
                     ACC: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)
+    x_row = x_ptr + row * x_stride
+    out_row = out_ptr + row * out_stride
     offs = tl.arange(0, BLOCK)
     m = tl.full((BLOCK,), -float("inf"), ACC)
     s = tl.zeros((BLOCK,), ACC)
     for start in range(0, cols, BLOCK):
         mask = start + offs < cols
-        x = tl.load(x_ptr + row * x_stride + start + offs, mask=mask,
-                    other=-float("inf")).to(ACC)
+        x = tl.load(x_row + start + offs, mask=mask, other=-float("inf")).to(ACC)
         m_new = tl.maximum(m, x)
         scale = tl.where(m_new == -float("inf"), 0.0, tl.exp(m - m_new))
         s = s * scale + tl.where(mask, tl.exp(x - m_new), 0.0)
@@ -42,16 +45,15 @@ def _softmax_online(x_ptr, out_ptr, cols, x_stride, out_stride, BLOCK: tl.conste
     s_row = tl.sum(s * tl.where(m == -float("inf"), 0.0, tl.exp(m - m_row)), axis=0)
     for start in range(0, cols, BLOCK):
         mask = start + offs < cols
-        x = tl.load(x_ptr + row * x_stride + start + offs, mask=mask, other=0.0).to(ACC)
+        x = tl.load(x_row + start + offs, mask=mask, other=0.0).to(ACC)
         y = tl.exp(x - m_row) / s_row
-        tl.store(out_ptr + row * out_stride + start + offs, y.to(out_ptr.dtype.element_ty),
-                 mask=mask)
+        tl.store(out_row + start + offs, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
 @triton.jit
 def _softmax_backward_row(y_ptr, g_ptr, dx_ptr, cols, stride, BLOCK: tl.constexpr,
                           ACC: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)
     offs = tl.arange(0, BLOCK)
     mask = offs < cols
     y = tl.load(y_ptr + row * stride + offs, mask=mask, other=0.0).to(ACC)
@@ -63,21 +65,23 @@ def _softmax_backward_row(y_ptr, g_ptr, dx_ptr, cols, stride, BLOCK: tl.constexp
 @triton.jit
 def _softmax_backward_loop(y_ptr, g_ptr, dx_ptr, cols, stride, BLOCK: tl.constexpr,
                            ACC: tl.constexpr):
-    row = tl.program_id(0)
+    row = tl.program_id(0).to(tl.int64)
+    y_row = y_ptr + row * stride
+    g_row = g_ptr + row * stride
+    dx_row = dx_ptr + row * stride
     offs = tl.arange(0, BLOCK)
     acc = tl.zeros((BLOCK,), ACC)
     for start in range(0, cols, BLOCK):
         mask = start + offs < cols
-        y = tl.load(y_ptr + row * stride + start + offs, mask=mask, other=0.0).to(ACC)
-        g = tl.load(g_ptr + row * stride + start + offs, mask=mask, other=0.0).to(ACC)
+        y = tl.load(y_row + start + offs, mask=mask, other=0.0).to(ACC)
+        g = tl.load(g_row + start + offs, mask=mask, other=0.0).to(ACC)
         acc += y * g
     dot = tl.sum(acc, axis=0)
     for start in range(0, cols, BLOCK):
         mask = start + offs < cols
-        y = tl.load(y_ptr + row * stride + start + offs, mask=mask, other=0.0).to(ACC)
-        g = tl.load(g_ptr + row * stride + start + offs, mask=mask, other=0.0).to(ACC)
-        tl.store(dx_ptr + row * stride + start + offs, (y * (g - dot)).to(dx_ptr.dtype.element_ty),
-                 mask=mask)
+        y = tl.load(y_row + start + offs, mask=mask, other=0.0).to(ACC)
+        g = tl.load(g_row + start + offs, mask=mask, other=0.0).to(ACC)
+        tl.store(dx_row + start + offs, (y * (g - dot)).to(dx_ptr.dtype.element_ty), mask=mask)
 
 
 def _acc(t):
