@@ -180,3 +180,19 @@ def test_gpu_smoke_is_smoke_on_cuda():
     assert {p.case.device for p in gpu} == {"cuda"}
     assert {p.case.backend.split(":")[0] for p in gpu} == {
         "torch_eager", "torch_compile", "triton", "numba_cuda", "jax_jit", "cupy"}
+
+
+@pytest.mark.parametrize("device, expected", [("cuda", None), ("cuda:1", 1), ("cpu", None)])
+def test_use_device_sets_the_index_torch_accepts(monkeypatch, device, expected):
+    """torch.cuda.set_device refuses a torch.device without an index ("cuda"): use_device must
+    leave plain "cuda" to the current device and pass cuda:N's index, in a form torch takes."""
+    torch = pytest.importorskip("torch")
+    from torch.cuda._utils import _get_device_index
+
+    from kernbench.backends import FAMILIES
+
+    seen = []
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.append(_get_device_index(d)))
+    for name in ("torch", "triton", "numba_cuda"):
+        FAMILIES[name].use_device(device)
+    assert seen == ([] if expected is None else [expected] * 3)

@@ -52,10 +52,11 @@ class TorchFamily(Family):
         # Events record on the current device's stream and Triton launches on the current
         # device: on cuda:1 both would otherwise go to device 0 (an empty stream timed; a
         # kernel handed another device's pointers)
-        if is_cuda(device):
+        if is_cuda(device) and ":" in device:  # plain "cuda" is the current device already
+            # (and torch.cuda.set_device refuses a torch.device without an index)
             import torch
 
-            torch.cuda.set_device(torch.device(device))
+            torch.cuda.set_device(int(device.split(":", 1)[1]))
 
     def torch_dtype(self, dtype: str):
         import torch
