@@ -273,12 +273,15 @@ def _run_worker(argv: list[str], message: dict, env: dict, log: Path, timeout: f
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
             proc.communicate((json.dumps(message) + "\n").encode(), timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except (subprocess.TimeoutExpired, KeyboardInterrupt) as exc:
+            # its own session: nothing else kills it (ncu's child included, kernbench.lifetime)
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
             proc.wait()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             raise ProfileFailed(f"{case_id}: profiling exceeded {timeout:g} s; "
                                 f"see {log}") from None
     if proc.returncode != 0:
