@@ -196,3 +196,32 @@ def test_use_device_sets_the_index_torch_accepts(monkeypatch, device, expected):
     for name in ("torch", "triton", "numba_cuda"):
         FAMILIES[name].use_device(device)
     assert seen == ([] if expected is None else [expected] * 3)
+
+
+def test_every_torch_cuda_api_used_exists():
+    """The GPU-only code never runs here, so a misspelt or removed torch.cuda API would first fail
+    on a lent GPU: every `torch.cuda.<name>...` chain in src/ and kernels/ must resolve in this
+    torch (the CPU build carries the whole torch.cuda module)."""
+    import ast
+
+    torch = pytest.importorskip("torch")
+    missing = []
+    for path in [*(ROOT / "src").rglob("*.py"), *(ROOT / "kernels").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute):
+                continue
+            chain, inner = [], node
+            while isinstance(inner, ast.Attribute):
+                chain.append(inner.attr)
+                inner = inner.value
+            chain.reverse()
+            if not (isinstance(inner, ast.Name) and inner.id == "torch" and chain[:1] == ["cuda"]):
+                continue
+            obj = torch
+            for name in chain:
+                if not hasattr(obj, name):
+                    missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: torch."
+                                   + ".".join(chain))
+                    break
+                obj = getattr(obj, name)
+    assert not missing, missing
