@@ -225,3 +225,48 @@ def test_every_torch_cuda_api_used_exists():
                     break
                 obj = getattr(obj, name)
     assert not missing, missing
+
+
+def test_torch_cuda_block_wiring(monkeypatch):
+    """The torch adapter's CUDA block, with torch.cuda faked: per call the L2 flush, then the
+    head-start spin, then start event, call, end event; device time is the events' sum."""
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+
+    log, clock = [], [0.0]
+
+    class Event:
+        def __init__(self, enable_timing=False):
+            assert enable_timing
+
+        def record(self):
+            self.t = clock[0]
+            log.append("event")
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    class Buffer:
+        def zero_(self):
+            log.append("flush")
+
+    empty = torch.empty
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: log.append("sync"))
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device=None: SimpleNamespace(L2_cache_size=50 << 20))
+    monkeypatch.setattr(torch.cuda, "_sleep", lambda cycles: log.append(("spin", cycles)))
+    monkeypatch.setattr(torch, "empty", lambda *a, device=None, **k: Buffer() if device == "cuda"
+                        else empty(*a, **k))
+
+    def call(x):
+        log.append("call")
+        clock[0] += 2e-3
+
+    block = FAMILIES["torch"].make_block(call, [(0,)], "cuda", CaseSettings())
+    assert abs(block(2) - 4e-3) < 1e-12
+    steps = [e[0] if isinstance(e, tuple) else e for e in log]
+    assert steps == ["sync"] + ["flush", "spin", "event", "call", "event"] * 2 + ["sync"]
