@@ -270,3 +270,17 @@ def test_torch_cuda_block_wiring(monkeypatch):
     assert abs(block(2) - 4e-3) < 1e-12
     steps = [e[0] if isinstance(e, tuple) else e for e in log]
     assert steps == ["sync"] + ["flush", "spin", "event", "call", "event"] * 2 + ["sync"]
+
+
+def test_gpu_timer_says_what_timed_the_calls():
+    """A suite's cuda_graph = true is honoured by the torch-launched families only; the record's
+    `timer` says which clock produced a GPU figure."""
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+
+    graph, plain = CaseSettings(cuda_graph=True), CaseSettings()
+    for name in ("torch", "triton", "numba_cuda"):
+        assert FAMILIES[name].gpu_timer(graph) == "cuda_graph"
+        assert FAMILIES[name].gpu_timer(plain) == "cuda_events"
+    assert FAMILIES["cupy"].gpu_timer(graph) == "cuda_events"
+    assert FAMILIES["jax"].gpu_timer(graph) == "host_clock"

@@ -358,6 +358,9 @@ class Worker:
             from .gpu_timing import warm_until_settled
 
             record["clocks_settled"] = warm_until_settled(block, min_s=settings.warmup_s)
+            # which clock produced the figures: a suite's cuda_graph = true is honoured by the
+            # torch-launched families only, and JAX times by the host clock
+            record["timer"] = family.gpu_timer(settings)
             warmup_s = 0.0
         measurement = timing.measure(
             block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,

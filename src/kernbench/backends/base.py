@@ -100,6 +100,11 @@ class Family:
     def is_gpu(self, device: str) -> bool:
         return device == "cuda" or device.startswith("cuda:")
 
+    def gpu_timer(self, settings: Any) -> str:
+        """What times a GPU case's calls (recorded as `timer`): `cuda_events`, `cuda_graph`
+        (replays, where the family supports `cuda_graph = true`), or `host_clock`."""
+        return "cuda_events"
+
     def make_block(self, call: Callable, argsets: list, device: str, settings: Any
                    ) -> Callable[[int], float]:
         from ..timing import make_block

@@ -80,6 +80,9 @@ class JaxFamily(Family):
         call.jitted = jitted  # memory_analysis() reads the compiled executable
         return call
 
+    def gpu_timer(self, settings):
+        return "host_clock"  # JAX has no events: the host clock after block_until_ready
+
     def make_block(self, call, argsets, device, settings):
         if not self.is_gpu(device):
             return super().make_block(call, argsets, device, settings)

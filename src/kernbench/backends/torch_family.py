@@ -141,6 +141,9 @@ class TorchFamily(Family):
                                 flush=flush,
                                 head_start=lambda: torch.cuda._sleep(HEAD_START_CYCLES))
 
+    def gpu_timer(self, settings):
+        return "cuda_graph" if getattr(settings, "cuda_graph", False) else "cuda_events"
+
     def memory_method(self, device):
         return "torch.cuda" if is_cuda(device) else "rss"
 
