@@ -38,6 +38,33 @@ def test_smoke_covers_every_kernel_and_implementation(kernels):
                 assert (backend, impl.path) in planned, f"{impl.path} ({backend}) not in {where}"
 
 
+#: hand-written files without a backward (their backward cases are `unsupported`, and must be)
+NO_BACKWARD = {"matmul_numba_loops.py", "selective_scan_triton.py"}
+
+
+def test_no_backward_list_is_true(kernels):
+    """NO_BACKWARD names exactly the hand-written files that lack forward_train/backward."""
+    autodiff = {"torch", "jax"}
+    lacking = {impl.path.name for kernel in kernels.values() if kernel.spec.grad_inputs
+               for impl in kernel.implementations if impl.family not in autodiff
+               and "def forward_train" not in impl.path.read_text()}
+    assert lacking == NO_BACKWARD
+
+
+def test_smoke_plans_both_dtypes_and_every_mode(kernels):
+    """Every (kernel, backend file) in smoke.toml runs in float32 and bfloat16, and in the
+    backward modes wherever the spec has a gradient (the README promises this)."""
+    for name, kernel in kernels.items():
+        expected = {"forward", "backward", "forward_backward"} if kernel.spec.grad_inputs \
+            else {"forward"}
+        pairs = {(p.case.backend, p.impl.path) for p in SUITE.cases if p.case.kernel == name}
+        for backend, path in pairs:
+            mine = [p.case for p in SUITE.cases
+                    if (p.case.kernel, p.case.backend, p.impl.path) == (name, backend, path)]
+            assert {c.dtype for c in mine} >= {"float32", "bfloat16"}, (name, backend)
+            assert {c.mode for c in mine} == expected, (name, backend)
+
+
 def test_simulated_suite_holds_only_simulator_backends():
     for p in SIMULATED.cases:
         assert family_of(p.case.backend).cpu_simulator, p.case.id
@@ -53,10 +80,16 @@ def test_case_is_ok_and_accurate(case_id, worker):
         assert record["reason"], "unsupported without a reason"
         no_low_precision = (p.case.dtype in ("bfloat16", "float16")
                             and p.case.backend in ("numpy", "numba"))
-        no_backward = p.case.mode != "forward" and "no hand-written backward" in record["reason"]
+        # only the files listed as having no backward may say so: a file that lost (or
+        # misspelt) forward_train/backward must fail here, not pass as unsupported
+        no_backward = (p.case.mode != "forward" and p.impl.path.name in NO_BACKWARD
+                       and "no hand-written backward" in record["reason"])
         assert no_low_precision or no_backward, record["reason"]
         return
     assert record["status"] == "ok", record.get("reason") or record
+    # interpreter and simulator times are never ranked or gated: the flag must be on them
+    interpreted = family_of(p.case.backend).name in ("triton", "numba_cuda")
+    assert ("interpreted" in record["flags"]) == interpreted, record["flags"]
     acc = record["accuracy"]
     assert acc["passed"] and acc["nonfinite"] == 0
     assert acc["rel_l2"] <= acc["tolerance"]

@@ -31,9 +31,6 @@ from kernbench.run import RunOptions, execute_run
 
 from .conftest import ROOT, write_kernel
 
-#: The profiled hot op and the benchmark's median of the same case may differ by this factor
-#: (profiler overhead, a loaded shared machine); a unit or per-call bug is off by 100x or more.
-CONSISTENCY_FACTOR = 3.0
 TB_TIMEOUT_S = 90
 
 
@@ -143,7 +140,7 @@ def test_numba_profile_has_cprofile_lines_and_code(tmp_path, capsys):
     assert "source lines of the kernel file" in out
 
 
-def test_run_profile_links_records_and_agrees_with_the_median(tmp_path):
+def test_run_profile_links_records_and_reports_per_call_figures(tmp_path):
     kdir = tmp_path / "kernels"
     src = ROOT / "kernels" / "softmax"
     write_kernel(kdir, "profsoftmax", (src / "spec.py").read_text(),
@@ -165,14 +162,16 @@ def test_run_profile_links_records_and_agrees_with_the_median(tmp_path):
     eager = json.loads(resolve_profile(records["torch_eager"], results).read_text())
     hot = eager["hot_op"]
     assert hot["name"] == "aten::_softmax"
-    # The hot op takes most of a call: no less than a third of the benchmark's fastest sample,
-    # no more than three times its median. (Bounded by min and median, not the median alone: on
-    # a loaded shared machine a run's samples are bimodal, and the median can land on the
-    # contended mode while the profiled calls did not.)
-    bench = records["torch_eager"]["time"]
-    typical = hot["self_per_call_median_s"]
-    assert bench["min_s"] / CONSISTENCY_FACTOR < typical < bench["median_s"] * CONSISTENCY_FACTOR, (
-        hot, {k: bench[k] for k in ("min_s", "median_s", "iqr_s")})
+    # per-call figures are per call of the case (a per-profile or per-block total would be
+    # calls times larger): the mean is the total over the profiled calls divided by their
+    # number. Arithmetic only; no timing is compared with another (the project never asserts
+    # a timing in a test)
+    op = next(o for o in eager["top_ops"] if o["name"] == hot["name"])
+    assert eager["calls"] >= 5 and eager["median_s"] > 0
+    assert hot["self_per_call_s"] == op["self_per_call_s"]
+    assert op["self_per_call_s"] * eager["calls"] == pytest.approx(op["self_s"])
+    assert 0 < hot["self_per_call_median_s"] <= op["self_s"]
+    assert 0 < op["share"] <= 1
 
     compiled_path = resolve_profile(records["torch_compile"], results)
     compiled, folder = json.loads(compiled_path.read_text()), compiled_path.parent
