@@ -20,6 +20,17 @@ WRONG = {
     "off1e3": GOOD + "\n_f = forward\ndef forward(x):\n    return _f(x) * (1 + 1e-3)\n",
     "uniform": ("import numpy as np\n"
                 "def forward(x):\n    return np.full_like(x, 1.0 / x.shape[-1])\n"),
+    # right on the first call's inputs only: the second, fresh input draw catches it
+    "memo": GOOD + ("\n_f, _first = forward, []\ndef forward(x):\n"
+                    "    _first or _first.append(_f(x))\n    return _first[0].copy()\n"),
+}
+#: backward-mode counterparts: right on the first draw's gradients only, or off by 1e-3
+WRONG_BACKWARD = {
+    "memo": GOOD + ("\n_b, _first = backward, []\ndef backward(y, g):\n"
+                    "    _first or _first.append(_b(y, g))\n"
+                    "    return tuple(a.copy() for a in _first[0])\n"),
+    "off1e3": GOOD + ("\n_b = backward\ndef backward(y, g):\n"
+                      "    return tuple(a * (1 + 1e-3) for a in _b(y, g))\n"),
 }
 
 
@@ -52,6 +63,21 @@ def test_wrong_kernel_fails_accuracy(tmp_path, kind):
     (case,) = read_run(out).cases
     assert case["status"] == "failed"
     assert case["reason"].startswith("inaccurate")
+    assert case["accuracy"]["passed"] is False
+
+
+@pytest.mark.parametrize("kind", sorted(WRONG_BACKWARD))
+@pytest.mark.parametrize("mode", ["backward", "forward_backward"])
+def test_wrong_backward_fails_accuracy(tmp_path, kind, mode):
+    name = f"wrongbwd_{kind}"
+    write_kernel(tmp_path / "k", name, SPEC, {"numpy": WRONG_BACKWARD[kind]})
+    out = tmp_path / "r.jsonl"
+    code = main(["run", str(suite(tmp_path, name, extra=f'modes = ["{mode}"]')), "--kernels",
+                 str(tmp_path / "k"), "-o", str(out), "--isolate", "none", "--calibrate", "skip",
+                 "--no-progress"])
+    assert code == 0
+    (case,) = read_run(out).cases
+    assert case["status"] == "failed" and case["reason"].startswith("inaccurate"), case["reason"]
     assert case["accuracy"]["passed"] is False
 
 
