@@ -29,10 +29,11 @@ IDS = [SLOW_ID, "matmul/numpy/cpu/float32/forward/m=64,n=64,k=64",
 
 def write_run(path: Path, factor: dict[str, float] | None = None, fingerprint: str = "fp1",
               seed: int = 0, status: dict[str, tuple[str, str]] | None = None,
-              suite: str = "smoke") -> Path:
+              suite: str = "smoke", settings: dict | None = None) -> Path:
     rng = np.random.default_rng(seed)
     header = {"type": "run", "schema": 1, "run_id": f"r{seed}", "suite": suite,
-              "fingerprint": fingerprint, "settings": {"threads": 2, "allocator": "a"},
+              "fingerprint": fingerprint,
+              "settings": {"threads": 2, "allocator": "a", **(settings or {})},
               "machine": {"cpu": "cpu", "cores": 2}, "software": {"numpy": "2"},
               "started": "2026-01-01T00:00:00", "git": {"commit": "abc", "dirty": False}}
     with RunWriter(path, header) as w:
@@ -93,6 +94,18 @@ def test_foreign_fingerprint_exits_3_unless_allowed(tmp_path, capsys):
     args = ["gate", "--baseline", str(b), "--current", str(c)]
     assert main(args) == EXIT_NOT_COMPARABLE
     assert "fingerprints differ" in capsys.readouterr().out
+    assert main([*args, "--allow-foreign"]) == EXIT_FAILURE
+
+
+@pytest.mark.parametrize("setting", [{"threads": 1}, {"allocator": ""}])
+def test_other_threads_or_allocator_exit_3_unless_allowed(tmp_path, capsys, setting):
+    """Same machine, but a different thread count or allocator: timings are not comparable."""
+    b = write_run(tmp_path / "b.jsonl", seed=1)
+    c = write_run(tmp_path / "c.jsonl", {SLOW_ID: 1.25}, seed=2, settings=setting)
+    args = ["gate", "--baseline", str(b), "--current", str(c)]
+    assert main(args) == EXIT_NOT_COMPARABLE
+    (key,) = setting
+    assert f"settings.{key} differ" in capsys.readouterr().out
     assert main([*args, "--allow-foreign"]) == EXIT_FAILURE
 
 

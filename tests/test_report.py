@@ -87,7 +87,12 @@ def test_well_formed_and_self_contained(page):
     digest = base64.b64encode(hashlib.sha256(scripts[0].encode()).digest()).decode()
     csp = html.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"',
                                   page).group(1))
-    assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp
+    # the whole policy, directive by directive: any added source (https:, *, a host) or
+    # directive (connect-src ...) would re-open a network path
+    policy = {d.split()[0]: set(d.split()[1:]) for d in csp.split(";") if d.strip()}
+    assert policy == {"default-src": {"'none'"}, "style-src": {"'unsafe-inline'"},
+                      "img-src": {"data:"}, "script-src": {f"'sha256-{digest}'"},
+                      "base-uri": {"'none'"}, "form-action": {"'none'"}}, policy
 
 
 def test_markup_from_results_is_escaped(page):
