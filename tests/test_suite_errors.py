@@ -46,6 +46,9 @@ def test_bad_suite(tmp_path, capsys, text, expected):
     (["--dtype", "int8"], "unknown dtype 'int8'"),
     (["--isolate", "thread"], "unknown mode 'thread'"),
     (["--kernels", "/nonexistent/dir"], "no such directory"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+    (["--mode", "inference"], "unknown mode 'inference'"),
+    (["--threads", "0", "--dry-run"], "--threads: must be at least 1, got 0"),
 ])
 def test_bad_filters(capsys, args, expected):
     code = main(["run", str(ROOT / "suites" / "smoke.toml"), "--calibrate", "skip", *args])

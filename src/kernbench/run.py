@@ -59,14 +59,14 @@ def execute_run(opts: RunOptions) -> Path:
     if opts.shard:
         k, n = parse_shard(opts.shard)
         cases = [p for p in cases if shard_of(p.case.id, n) == k - 1]
+    threads = opts.threads if opts.threads is not None else (suite.threads or os.cpu_count() or 1)
+    if threads < 1:
+        raise UsageError(f"--threads: must be at least 1, got {threads}")
     if opts.dry_run:
         for p in cases:
             print(p.case.id)
         print(f"kernbench: {len(cases)} cases planned", file=sys.stderr)
         return Path(opts.output or "-")
-    threads = opts.threads or suite.threads or os.cpu_count() or 1
-    if threads < 1:
-        raise UsageError(f"--threads: must be at least 1, got {threads}")
     settings = RunSettings(threads=threads, isolate=opts.isolate,
                            memory_limit=opts.memory_limit)
     if opts.allocator is not None:

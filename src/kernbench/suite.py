@@ -123,14 +123,21 @@ def _gate_threshold(conf: dict, where: str) -> float | None:
     return float(value)
 
 
+DEVICE_NAMES = ("cpu", "cuda", "cuda:N")
+
+
+def is_device_name(d: str) -> bool:
+    return d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())
+
+
 def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
     spec = kernel.spec
     settings = _settings(conf, where)
     dtypes = _names(conf, "dtypes", ["float32"], FLOAT_DTYPES, where)
     devices = _str_list(conf, "devices", ["cpu"], where)
     for d in devices:
-        if not (d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())):
-            raise unknown("device", d, ["cpu", "cuda", "cuda:N"], f"{where} devices")
+        if not is_device_name(d):
+            raise unknown("device", d, DEVICE_NAMES, f"{where} devices")
     modes = _names(conf, "modes", ["forward"], MODES, where)
     backends = _str_list(conf, "backends", list(BACKENDS), where)
     # a simulator (numba-cuda on a CPU) runs only where a suite names it: minutes per call at
@@ -255,6 +262,8 @@ def filter_cases(cases: Iterable[PlannedCase], *, kernels=None, backends=None, d
         for w in wanted:
             if what == "backend":
                 family_of(w)  # raises for an unknown backend
+            elif what == "device" and not is_device_name(w):
+                raise unknown("device", w, DEVICE_NAMES, "--device")
             elif allowed is not None and w not in allowed:
                 raise unknown(what, w, allowed, f"--{what}")
         if what == "backend":
