@@ -208,3 +208,37 @@ def test_random_suite_files_sweep_or_clean_error(tmp_path, capsys, suite, kernel
     if code == 2:
         assert len(captured.err.strip().splitlines()) == 1
         assert str(path) in captured.err or "fuzz.toml" in captured.err
+
+
+def test_shard_of_is_stable_across_processes():
+    """Shards are cut on many machines: a case's shard is a function of its id alone (sha256),
+    never of the process (Python's str hash is salted per process)."""
+    import hashlib
+
+    from kernbench.runner import shard_of
+
+    case_id = "softmax/numpy/cpu/float32/forward/rows=2,cols=8"
+    digest = hashlib.sha256(case_id.encode()).digest()
+    assert shard_of(case_id, 3) == int.from_bytes(digest[:8], "little") % 3
+    code = ("from kernbench.runner import shard_of; "
+            f"print(shard_of({case_id!r}, 7))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout
+            for seed in ("1", "2", "3")}
+    assert outs == {f"{shard_of(case_id, 7)}\n"}
+
+
+def test_worker_env_fixes_every_pool_and_the_allocator():
+    from kernbench.runner import RunSettings
+
+    env = RunSettings(threads=3).worker_env({})
+    for var in ("KERNBENCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        assert env[var] == "3", var
+    assert env["GLIBC_TUNABLES"] == RunSettings.allocator
+    assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
+    assert "GLIBC_TUNABLES" not in RunSettings(threads=3, allocator="").worker_env({})
+    assert "--xla_cpu_multi_thread_eigen=false" in RunSettings(threads=1).worker_env({})[
+        "XLA_FLAGS"]
+    assert env["TORCHINDUCTOR_CACHE_DIR"] != RunSettings(threads=3).worker_env({})[
+        "TORCHINDUCTOR_CACHE_DIR"]  # each run its own compiler caches

@@ -49,3 +49,20 @@ def test_in_place_kernels_are_held_to_the_in_place_update_ceiling(kernels):
     softmax = kernels["softmax"].spec
     fast = derive(record(8e6 / 50e9, {"rows": 1000, "cols": 1000}), softmax, ceilings)
     assert "suspect" in fast["flags"]  # writes a new buffer: the copy ceiling applies
+
+
+def test_suspect_margin_is_ten_percent_plus_the_cases_spread(kernels):
+    """At the boundary: with no spread, 1.05x the ceiling is not suspect and 1.15x is; with an
+    IQR of 20% of the median, 1.25x is not and 1.35x is."""
+    spec = kernels["softmax"].spec
+    params = {"rows": 1000, "cols": 1000}  # 8 MB: 0.2 ms at the 40 GB/s ceiling
+
+    def flagged(fraction, spread):
+        median = 8e6 / 40e9 / fraction
+        r = derive({"device": "cpu", "dtype": "float32", "params": params, "flags": [],
+                    "time": {"median_s": median, "iqr_s": spread * median}}, spec, CEILINGS)
+        assert abs(r["roofline_fraction"] - fraction) < 1e-9
+        return "suspect" in r["flags"]
+
+    assert not flagged(1.05, 0.0) and flagged(1.15, 0.0)
+    assert not flagged(1.25, 0.2) and flagged(1.35, 0.2)

@@ -368,3 +368,22 @@ def test_shared_parameters_listed_once(tmp_path):
     assert [section.speed.shape(r.key.params) for r in section.speed.rows] == [
         "numel=1000", "numel=2000"]
     assert "every case: lr=0.001" in table(path)
+
+
+def test_markup_in_every_field_is_escaped(tmp_path):
+    """Not only reasons: markup in header fields (machine, suite, settings, software) and in a
+    case's kernel, variant and parameter names must reach the page as text."""
+    header, cases = records()
+    markup = "<img src=x onerror=alert(1)>"
+    header["machine"]["cpu"] = "CPU" + markup
+    header["suite"] = "s" + markup
+    header["settings"]["allocator"] = "a" + markup
+    header["software"]["numpy"] = "2" + markup
+    case = dict(cases[0], kernel="k" + markup, backend="numpy", variant="v" + markup,
+                params={"rows" + markup: 3}, id="k/numpy:v/cpu/float32/forward/x")
+    page = render_report([write(tmp_path / "r.jsonl", header, [*cases, case])])
+    assert "<img" not in page
+    assert page.count("&lt;img src=x onerror=alert(1)&gt;") >= 6
+    checker = _Balance()
+    checker.feed(page)
+    assert checker.errors == [] and checker.stack == []

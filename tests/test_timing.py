@@ -89,3 +89,19 @@ def test_settling():
     assert not median_settled([1.0] * 10)
     assert median_settled(list(1.0 + 1e-4 * rng.standard_normal(40)))
     assert not median_settled(list(1.0 + 0.5 * rng.random(40)))
+
+
+def test_input_copies_cover_twice_the_last_level_cache(monkeypatch):
+    """Copies rotate through 2x the LLC (here 32 MiB), at most 64, at least 1; one copy with a
+    warm cache."""
+    import math
+
+    from kernbench import worker
+    from kernbench.case import CaseSettings
+
+    monkeypatch.setattr(worker, "last_level_cache_bytes", lambda: 32 << 20)
+    cold, warm = CaseSettings(), CaseSettings(warm_cache=True)
+    assert worker.n_copies(1 << 10, cold) == 64  # 1 KiB: capped
+    assert worker.n_copies(3 << 20, cold) == math.ceil((64 << 20) / (3 << 20)) == 22
+    assert worker.n_copies(64 << 20, cold) == 1 and worker.n_copies(1 << 30, cold) == 1
+    assert worker.n_copies(3 << 20, warm) == 1
