@@ -66,3 +66,23 @@ def test_suspect_margin_is_ten_percent_plus_the_cases_spread(kernels):
 
     assert not flagged(1.05, 0.0) and flagged(1.15, 0.0)
     assert not flagged(1.25, 0.2) and flagged(1.35, 0.2)
+
+
+def test_gemm_class_flop_models(kernels):
+    """The models that put GEMM-bound kernels on the roofline, counted here independently: a
+    multiply-add is 2 flops; attention does two S x S x D products (a causal mask halves them)
+    and its backward five; a matmul's backward is two GEMMs of the forward's size."""
+    m, n, k = 3, 5, 7
+    mm = kernels["matmul"].spec
+    assert mm.flops({"m": m, "n": n, "k": k}) == 2 * m * n * k
+    assert mm.backward_flops({"m": m, "n": n, "k": k}) == 2 * (2 * m * n * k)
+    att = kernels["attention"].spec
+    b, h, s, d = 2, 3, 16, 8
+    for causal, share in ((False, 1.0), (True, 0.5)):
+        p = {"batch": b, "heads": h, "seq": s, "head_dim": d, "causal": causal}
+        assert att.flops(p) == 2 * (2 * b * h * s * s * d) * share
+        assert att.backward_flops(p) == 5 * (2 * b * h * s * s * d) * share
+    pd = kernels["pairwise_distance"].spec
+    # squared distances in the GEMM form: the cross terms (2 n m d), then per output
+    # |x|^2 + |y|^2 - 2 x.y (3)
+    assert pd.flops({"n": 4, "m": 6, "d": 10}) == 2 * 4 * 6 * 10 + 3 * 4 * 6
