@@ -383,3 +383,33 @@ def test_interleave_stops_early_on_a_quiet_machine_and_extends_on_a_noisy_one():
     assert spent2 > 2 * 0.1  # went past the plain budget (two sides) to pin the ratio down
     assert ratio_se(a2, b2) < 0.02 or spent2 >= 2 * 0.1 * MAX_EXTEND
     assert spent2 < 2 * 0.1 * MAX_EXTEND * 1.2  # and not for ever
+
+
+def test_interleave_alternates_pairs_and_warms_each_block():
+    """Timed blocks come A B, B A, A B, ... and each is preceded by an untimed pass of the same
+    side over min(copies, n // 4) calls, so neither side always runs first or from a cold cache."""
+    from kernbench.ab_worker import interleave
+    from kernbench.case import CaseSettings
+
+    log: list[tuple[str, int]] = []
+    now = [0.0]
+
+    def block(side, per_call):
+        def run(n):
+            log.append((side, n))
+            now[0] += per_call * n
+            return per_call * n
+        return run
+
+    settings = CaseSettings(budget_s=0.01, min_samples=6, max_samples=6, min_block_s=1e-3,
+                            warmup_s=0.0)
+    a, b, n = interleave(block("a", 1e-4), block("b", 1e-4), settings, copies=3,
+                         clock=lambda: now[0])
+    pre = min(3, n // 4)
+    assert pre == 3 and len(a) == len(b) >= 6
+    timed = log[-4 * len(a):]  # after warm-up and calibration: (pre-pass, timed block) pairs
+    sides = [side for side, calls in timed if calls == n]
+    expected = [s for i in range(len(a)) for s in (("a", "b") if i % 2 == 0 else ("b", "a"))]
+    assert sides == expected
+    assert all(timed[i] == (timed[i + 1][0], pre) and timed[i + 1][1] == n
+               for i in range(0, len(timed), 2))

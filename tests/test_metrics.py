@@ -1,5 +1,7 @@
 """Derived throughput and the `suspect` flag for results faster than the machine can go."""
 
+import pytest
+
 from kernbench.metrics import derive
 
 CEILINGS = {"cpu": {"copy_gbps": 40.0, "gemm_gflops": {"float32": 200.0}}}
@@ -86,3 +88,38 @@ def test_gemm_class_flop_models(kernels):
     # squared distances in the GEMM form: the cross terms (2 n m d), then per output
     # |x|^2 + |y|^2 - 2 x.y (3)
     assert pd.flops({"n": 4, "m": 6, "d": 10}) == 2 * 4 * 6 * 10 + 3 * 4 * 6
+
+
+def test_calibration_arithmetic_takes_each_librarys_best(monkeypatch):
+    """copy = 2 bytes / t (read + write), update the same, read = bytes / t, GEMM = 2 n^3 / t,
+    and each ceiling is the fastest library's figure. Timings are faked (no clock read)."""
+    import sys
+
+    import torch
+
+    from kernbench import ceilings
+
+    monkeypatch.setitem(sys.modules, "jax", None)  # NumPy and torch only (jax: ImportError)
+    monkeypatch.setattr(ceilings, "COPY_BYTES", 1 << 16)
+    monkeypatch.setattr(ceilings, "GEMM_N", 16)
+    # in measure_cpu's order: numpy copy, update, read, GEMM f64, f32; torch copy, update,
+    # read, GEMM f64, f32, bf16
+    times = [4e-3, 2e-3, 1e-3, 8e-3, 4e-3, 2e-3, 4e-3, 0.5e-3, 16e-3, 2e-3, 1e-3]
+    queue = list(times)
+
+    def fake_best(fn, repeats=1):
+        fn()
+        return queue.pop(0)
+
+    monkeypatch.setattr(ceilings, "_best", fake_best)
+    got = ceilings.measure_cpu(torch.get_num_threads())
+    assert not queue
+    nbytes, flops = 1 << 16, 2.0 * 16**3
+    np_copy, np_upd, np_read, np_f64, np_f32, t_copy, t_upd, t_read, t_f64, t_f32, t_bf16 = times
+    assert got["copy_gbps"] == pytest.approx(2 * nbytes / min(np_copy, t_copy) / 1e9)
+    assert got["update_gbps"] == pytest.approx(2 * nbytes / min(np_upd, t_upd) / 1e9)
+    assert got["read_gbps"] == pytest.approx(nbytes / min(np_read, t_read) / 1e9)
+    assert got["gemm_gflops"] == pytest.approx({
+        "float64": flops / min(np_f64, t_f64) / 1e9, "float32": flops / min(np_f32, t_f32) / 1e9,
+        "bfloat16": flops / t_bf16 / 1e9})
+    assert got["method"]["copy_gbps"]["numpy"] == pytest.approx(2 * nbytes / np_copy / 1e9)
