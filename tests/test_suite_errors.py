@@ -63,3 +63,24 @@ def test_missing_suite_file(capsys):
 
 def test_unknown_command(capsys):
     assert main(["frobnicate"]) == 2
+
+
+def test_kernels_from_reuses_another_suites_kernels(tmp_path, capsys):
+    """`kernels_from` takes another file's [kernels] under this [suite]; this file's own
+    [kernels.X] replaces the other's X; a missing file is a clean error."""
+    from kernbench.discovery import discover
+    from kernbench.suite import load_suite
+
+    (tmp_path / "base.toml").write_text(
+        '[suite]\nname = "base"\n[kernels.softmax]\nparams = { rows = [4], cols = [8] }\n'
+        '[kernels.matmul]\ncases = [ { m = 2, n = 3, k = 4 } ]\n')
+    (tmp_path / "derived.toml").write_text(
+        '[suite]\nname = "derived"\nkernels_from = "base.toml"\nbackends = ["numpy"]\n'
+        '[kernels.matmul]\ncases = [ { m = 5, n = 3, k = 4 } ]\n')
+    suite = load_suite(tmp_path / "derived.toml", discover([]))
+    assert suite.name == "derived"
+    assert {(p.case.kernel, p.case.param_dict.get("rows"), p.case.param_dict.get("m"))
+            for p in suite.cases} == {("softmax", 4, None), ("matmul", None, 5)}
+    (tmp_path / "broken.toml").write_text('[suite]\nkernels_from = "nope.toml"\n')
+    assert main(["run", str(tmp_path / "broken.toml"), "--dry-run"]) == 2
+    assert "kernels_from" in capsys.readouterr().err

@@ -46,7 +46,8 @@ SWEEP_KEYS = {"backends", "dtypes", "devices", "modes"}
 #: `gate_threshold` (suite-wide and per kernel): the relative slowdown the regression gate
 #: treats as real (0.10 = 10%); recorded in the run header's "gate" key (kernbench.compare).
 GATE_KEYS = {"gate_threshold"}
-SUITE_KEYS = {"name", "description", "threads", *SWEEP_KEYS, *SETTING_FIELDS, *GATE_KEYS}
+SUITE_KEYS = {"name", "description", "threads", "kernels_from", *SWEEP_KEYS, *SETTING_FIELDS,
+              *GATE_KEYS}
 KERNEL_KEYS = {"params", "cases", *SWEEP_KEYS, *SETTING_FIELDS, *GATE_KEYS}
 
 
@@ -70,17 +71,30 @@ class Suite:
 
 
 def load_suite(path: str | Path, kernels: dict[str, Kernel]) -> Suite:
-    path = Path(path)
     where = str(path)
+    data = _read_toml(Path(path))
+    head = data.get("suite", {})
+    if isinstance(head, dict) and "kernels_from" in head:
+        # another suite's [kernels] (its shapes and modes) under this [suite]'s settings: one
+        # list of shapes serves several devices (gpu_smoke.toml runs smoke.toml's on CUDA);
+        # this file's own [kernels.X] replace the other's X
+        source = Path(path).parent / str(head["kernels_from"])
+        base = _read_toml(source, f"{where}: [suite] kernels_from: ")
+        data = {**data, "suite": {k: v for k, v in head.items() if k != "kernels_from"},
+                "kernels": {**base.get("kernels", {}), **data.get("kernels", {})}}
+    return build_suite(data, kernels, where)
+
+
+def _read_toml(path: Path, context: str = "") -> dict:
+    where = f"{context}{path}"
     if not path.is_file():
         raise UsageError(f"{where}: no such suite file")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{where}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise UsageError(f"{where}: not a text file") from None
-    return build_suite(data, kernels, where)
 
 
 def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
