@@ -24,6 +24,8 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from .backends.base import device_index
+
 
 def _malloc_trim() -> None:
     """Return glibc's free heap memory to the OS (a no-op where there is no glibc)."""
@@ -97,7 +99,7 @@ def peak_torch_cuda(call: Callable[[], Any], device: str) -> int:
 def peak_cupy_pool(call: Callable[[], Any], device: str) -> int:
     import cupy
 
-    index = int(device.split(":")[1]) if ":" in device else 0
+    index = device_index(device)
     with cupy.cuda.Device(index):
         pool = cupy.get_default_memory_pool()
         cupy.cuda.Device(index).synchronize()

@@ -138,7 +138,6 @@ class Worker:
             reason = family.unsupported(case.backend, case.device, case.dtype)
             if reason:
                 return {**record, "status": "unsupported", "reason": reason}
-            family.use_device(case.device)
             if case.mode == "forward":
                 self._measure(self.prepare(case, settings, folder, impl), record)
             else:
@@ -154,6 +153,14 @@ class Worker:
         record["wall_s"] = time.perf_counter() - started
         return record
 
+    def _ready_for(self, family, device: str) -> None:
+        """Before a case: the family's one-time setup (thread pools), then its device made
+        current (cuda:N)."""
+        if family.name not in self._ready:
+            family.setup(self.threads)
+            self._ready.add(family.name)
+        family.use_device(device)
+
     def prepare(self, case: Case, settings: CaseSettings, folder: str, impl: str) -> PreparedCase:
         """Everything up to steady state: inputs drawn and converted, the implementation wrapped
         (jit/compile), and its first call made. Used by the measurement below and by anything
@@ -162,10 +169,7 @@ class Worker:
         reason = family.missing() or family.unsupported(case.backend, case.device, case.dtype)
         if reason:
             raise RuntimeError(f"{case.id}: cannot run here: {reason}")
-        family.use_device(case.device)  # the profiler and A/B runs come here, not via execute
-        if family.name not in self._ready:
-            family.setup(self.threads)
-            self._ready.add(family.name)
+        self._ready_for(family, case.device)
         spec = self.kernel(folder).spec
         module = self.module(impl)
         forward = getattr(module, "forward", None)
@@ -238,9 +242,7 @@ class Worker:
         spec = self.kernel(folder).spec
         if not spec.differentiable:
             raise Unsupported(f"{spec.name} is not differentiable (its spec has no grad_inputs)")
-        if family.name not in self._ready:
-            family.setup(self.threads)
-            self._ready.add(family.name)
+        self._ready_for(family, case.device)
         module = self.module(impl)
         params, dev, dtype = case.param_dict, case.device, case.dtype
         trainer = family.prepare_train(case.backend, module, spec.static_kwargs(params), dev,

@@ -201,6 +201,11 @@ class HandWrittenTrainer(Trainer):
         return nbytes(self.fwd(*args, **self.static)[1])
 
 
+def device_index(device: str) -> int:
+    """The GPU index of `cuda:N` (N); plain `cuda` is device 0."""
+    return int(device.split(":", 1)[1]) if ":" in device else 0
+
+
 def file_source(family: Family) -> str:
     return family.source or family.name
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Family
+from .base import Family, device_index
 
 
 class CupyFamily(Family):
@@ -30,23 +30,20 @@ class CupyFamily(Family):
             count = cupy.cuda.runtime.getDeviceCount()
         except cupy.cuda.runtime.CUDARuntimeError as exc:
             return f"CuPy sees no CUDA device: {exc}"
-        index = int(device.split(":")[1]) if ":" in device else 0
+        index = device_index(device)
         if index >= count:
             return f"{device}: CuPy sees {count} device(s)"
         return None
 
-    def _index(self, device: str) -> int:
-        return int(device.split(":")[1]) if ":" in device else 0
-
     def use_device(self, device):
         import cupy
 
-        cupy.cuda.Device(self._index(device)).use()  # the calls, events and flush go there
+        cupy.cuda.Device(device_index(device)).use()  # the calls, events and flush go there
 
     def to_backend(self, array, dtype, device):
         import cupy
 
-        with cupy.cuda.Device(self._index(device)):
+        with cupy.cuda.Device(device_index(device)):
             if array.dtype.kind in "iub":
                 return cupy.asarray(array)
             return cupy.asarray(np.asarray(array, dtype=dtype))
@@ -60,7 +57,7 @@ class CupyFamily(Family):
     def synchronize(self, device):
         import cupy
 
-        cupy.cuda.Device(self._index(device)).synchronize()
+        cupy.cuda.Device(device_index(device)).synchronize()
 
     def memory_method(self, device):
         return "cupy.mempool"
@@ -82,8 +79,8 @@ class CupyFamily(Family):
 
         flush = None
         if getattr(settings, "l2_flush", True):
-            with cupy.cuda.Device(self._index(device)):
-                attrs = cupy.cuda.runtime.getDeviceProperties(self._index(device))
+            with cupy.cuda.Device(device_index(device)):
+                attrs = cupy.cuda.runtime.getDeviceProperties(device_index(device))
                 buffer = cupy.empty(FLUSH_FACTOR * int(attrs["l2CacheSize"]) // 4, cupy.int32)
             flush = lambda: buffer.fill(0)  # noqa: E731
         return make_event_block(call, argsets, new_event=_Event,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Family
+from .base import Family, device_index
 
 
 class JaxFamily(Family):
@@ -33,7 +33,7 @@ class JaxFamily(Family):
                 gpus = jax.devices("gpu")
             except RuntimeError:
                 return "jax has no GPU backend here (install jax[cuda12])"
-            index = int(device.split(":")[1]) if ":" in device else 0
+            index = device_index(device)
             if index >= len(gpus):
                 return f"{device}: jax sees {len(gpus)} GPU(s)"
             return None
@@ -49,7 +49,7 @@ class JaxFamily(Family):
 
         if device == "cpu":
             return jax.devices("cpu")[0]
-        index = int(device.split(":")[1]) if ":" in device else 0
+        index = device_index(device)
         return jax.devices("gpu")[index]
 
     def to_backend(self, array, dtype, device):
@@ -155,6 +155,11 @@ class VjpTrainer:
     def _cot(outputs_like, cotangents):
         return cotangents if isinstance(outputs_like, (tuple, list)) else cotangents[0]
 
+    @staticmethod
+    def _step_cot(cotangents):
+        """The whole step's cotangent argument: a tuple for several outputs, else the one."""
+        return cotangents if len(cotangents) > 1 else cotangents[0]
+
     def state(self, *args):
         import jax
 
@@ -174,9 +179,8 @@ class VjpTrainer:
     def forward_backward(self, *a):
         import jax
 
-        cot = a[self.n:]
-        g = cot if len(cot) > 1 else cot[0]
-        _, grads = jax.block_until_ready(self._fb(tuple(a[:self.n]), g))
+        _, grads = jax.block_until_ready(self._fb(tuple(a[:self.n]),
+                                                  self._step_cot(a[self.n:])))
         return tuple(grads)
 
     def planned_peak_bytes(self, mode: str, state_or_args: tuple, cotangents: tuple) -> int | None:
@@ -189,8 +193,8 @@ class VjpTrainer:
         if mode == "backward":
             return jax_memory_analysis(self._apply, (state_or_args[1],
                                                      self._cot(state_or_args[0], cotangents)))
-        g = cotangents if len(cotangents) > 1 else cotangents[0]
-        return jax_memory_analysis(self._fb, (tuple(state_or_args[:self.n]), g))
+        return jax_memory_analysis(self._fb, (tuple(state_or_args[:self.n]),
+                                              self._step_cot(cotangents)))
 
     def saved_bytes(self, *args):
         import jax

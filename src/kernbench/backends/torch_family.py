@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Family, numpy_dtype_name
+from .base import Family, device_index, numpy_dtype_name
 
 
 def is_cuda(device: str) -> bool:
@@ -37,7 +37,7 @@ class TorchFamily(Family):
 
             if not torch.cuda.is_available():
                 return "torch sees no CUDA device here"
-            index = int(device.split(":")[1]) if ":" in device else 0
+            index = device_index(device)
             if index >= torch.cuda.device_count():
                 return f"{device}: only {torch.cuda.device_count()} CUDA device(s) here"
             return None
@@ -56,7 +56,7 @@ class TorchFamily(Family):
             # (and torch.cuda.set_device refuses a torch.device without an index)
             import torch
 
-            torch.cuda.set_device(int(device.split(":", 1)[1]))
+            torch.cuda.set_device(device_index(device))
 
     def torch_dtype(self, dtype: str):
         import torch
