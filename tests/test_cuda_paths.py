@@ -227,16 +227,9 @@ def test_every_torch_cuda_api_used_exists():
     assert not missing, missing
 
 
-def test_torch_cuda_block_wiring(monkeypatch):
-    """The torch adapter's CUDA block, with torch.cuda faked: per call the L2 flush, then the
-    head-start spin, then start event, call, end event; device time is the events' sum."""
-    from types import SimpleNamespace
-
-    torch = pytest.importorskip("torch")
-    from kernbench.backends import FAMILIES
-    from kernbench.case import CaseSettings
-
-    log, clock = [], [0.0]
+def fake_torch_event(log: list, clock: list):
+    """A torch.cuda.Event stand-in: record() reads the fake device clock `clock[0]` (seconds)
+    and logs "event"; elapsed_time is in milliseconds, as torch's."""
 
     class Event:
         def __init__(self, enable_timing=False):
@@ -249,6 +242,21 @@ def test_torch_cuda_block_wiring(monkeypatch):
         def elapsed_time(self, end):
             return (end.t - self.t) * 1e3
 
+    return Event
+
+
+def test_torch_cuda_block_wiring(monkeypatch):
+    """The torch adapter's CUDA block, with torch.cuda faked: per call the L2 flush, then the
+    head-start spin, then start event, call, end event; device time is the events' sum."""
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+
+    log, clock = [], [0.0]
+
+    Event = fake_torch_event(log, clock)
     class Buffer:
         def zero_(self):
             log.append("flush")
@@ -284,3 +292,226 @@ def test_gpu_timer_says_what_timed_the_calls():
         assert FAMILIES[name].gpu_timer(plain) == "cuda_events"
     assert FAMILIES["cupy"].gpu_timer(graph) == "cuda_events"
     assert FAMILIES["jax"].gpu_timer(graph) == "host_clock"
+
+
+def test_torch_cuda_graph_block_wiring(monkeypatch):
+    """`cuda_graph = true` on the torch adapter, with torch.cuda faked: the block's calls run once
+    on a side stream (capture needs a warm-up off the capturing stream), are captured once per
+    block length, and only the replay sits between the events, so neither warm-up nor capture is
+    timed."""
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+
+    log, clock, stream = [], [0.0], ["default"]
+
+    Event = fake_torch_event(log, clock)
+    class Graph:
+        def __init__(self):
+            self.calls = []
+            log.append("new graph")
+
+        def replay(self):
+            log.append("replay")
+            for f in self.calls:
+                f()
+
+    capturing = [None]
+
+    class GraphContext:
+        def __init__(self, graph):
+            self.graph = graph
+
+        def __enter__(self):
+            capturing[0] = self.graph
+            log.append("capture")
+
+        def __exit__(self, *exc):
+            capturing[0] = None
+
+    class Stream:
+        def __init__(self, device=None):
+            self.name = "side"
+
+        def wait_stream(self, other):
+            log.append(f"{self.name} waits")
+
+    class StreamContext:
+        def __init__(self, s):
+            self.s = s
+
+        def __enter__(self):
+            stream[0] = self.s.name
+
+        def __exit__(self, *exc):
+            stream[0] = "default"
+
+    default = Stream()
+    default.name = "default"
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: log.append("sync"))
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph", GraphContext)
+    monkeypatch.setattr(torch.cuda, "Stream", Stream)
+    monkeypatch.setattr(torch.cuda, "stream", StreamContext)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: default)
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device=None: SimpleNamespace(L2_cache_size=50 << 20))
+
+    def run(x):
+        log.append(("call", x, stream[0]))
+        clock[0] += 2e-3
+
+    def call(x):
+        if capturing[0] is not None:  # captured, not run: the replay runs it
+            capturing[0].calls.append(lambda: run(x))
+            log.append(("recorded", x))
+        else:
+            run(x)
+
+    block = FAMILIES["torch"].make_block(call, [(0,), (1,)], "cuda", CaseSettings(cuda_graph=True))
+    assert abs(block(3) - 6e-3) < 1e-12  # three replayed calls; warm-up and capture untimed
+    assert abs(block(3) - 6e-3) < 1e-12
+    assert log.count("new graph") == 1 and log.count("capture") == 1
+    warm = [e for e in log if isinstance(e, tuple) and e[0] == "call" and e[2] == "side"]
+    assert [e[1] for e in warm] == [0, 1, 0]  # the warm-up ran on the side stream
+    first_event = log.index("event")
+    assert log.index("capture") < first_event
+    assert log[first_event:first_event + 5] == ["event", "replay", ("call", 0, "default"),
+                                                ("call", 1, "default"), ("call", 0, "default")]
+    assert log[first_event + 5] == "event"
+
+
+def test_cupy_block_wiring(monkeypatch):
+    """The CuPy adapter's block, with a fake cupy module: per call the L2 flush (a buffer twice
+    the L2, filled on the device), the head-start spin (gpu_timing's kernel, one thread,
+    HEAD_START_CYCLES), then start event, call, end event; device time is the events' sum."""
+    import types
+
+    import numpy as np
+
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+    from kernbench.gpu_timing import HEAD_START_CYCLES, SPIN_KERNEL_NAME, SPIN_KERNEL_SOURCE
+
+    log, clock, made = [], [0.0], {}
+
+    class Event:
+        def record(self):
+            self.t = clock[0]
+            log.append("event")
+
+    class Device:
+        def __init__(self, index):
+            self.index = index
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+        def synchronize(self):
+            log.append(("sync", self.index))
+
+    class Buffer:
+        def fill(self, value):
+            assert value == 0
+            log.append("flush")
+
+    def empty(n, dtype):
+        made["flush_elements"], made["flush_dtype"] = n, dtype
+        return Buffer()
+
+    class RawKernel:
+        def __init__(self, code, name):
+            made["kernel"] = (code, name)
+
+        def __call__(self, grid, block, args):
+            log.append(("spin", grid, block, args))
+
+    cupy = types.ModuleType("cupy")
+    cupy.int32 = np.int32
+    cupy.empty = empty
+    cupy.RawKernel = RawKernel
+    cupy.cuda = types.SimpleNamespace(
+        Event=Event, Device=Device,
+        get_elapsed_time=lambda a, b: (b.t - a.t) * 1e3,
+        runtime=types.SimpleNamespace(
+            getDeviceProperties=lambda i: {"l2CacheSize": 50 << 20}))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+
+    def call(x):
+        log.append("call")
+        clock[0] += 2e-3
+
+    block = FAMILIES["cupy"].make_block(call, [(0,)], "cuda:1", CaseSettings())
+    assert abs(block(2) - 4e-3) < 1e-12
+    assert made["kernel"] == (SPIN_KERNEL_SOURCE, SPIN_KERNEL_NAME)
+    assert made["flush_elements"] * 4 == 2 * (50 << 20) and made["flush_dtype"] is np.int32
+    spins = [e for e in log if isinstance(e, tuple) and e[0] == "spin"]
+    assert spins[0][1:3] == ((1,), (1,)) and int(spins[0][3][0]) == HEAD_START_CYCLES
+    steps = [e[0] if isinstance(e, tuple) else e for e in log]
+    assert steps == ["sync"] + ["flush", "spin", "event", "call", "event"] * 2 + ["sync"]
+    assert {e[1] for e in log if isinstance(e, tuple) and e[0] == "sync"} == {1}
+
+
+def test_jax_gpu_block_flushes_outside_the_timed_call(monkeypatch):
+    """JAX's GPU block, run by the real JAX on the CPU device standing in for a GPU: the flush is
+    a jitted zero-fill of twice 64 MiB placed on the case's device and finished before the clock
+    starts; the clock is the host's, around a call that blocks on its result."""
+    jax = pytest.importorskip("jax")
+    from kernbench import gpu_timing
+    from kernbench.backends import FAMILIES
+    from kernbench.case import CaseSettings
+
+    family = FAMILIES["jax"]
+    cpu = jax.devices("cpu")[0]
+    monkeypatch.setattr(type(family), "_device", lambda self, device: cpu)
+    log, now = [], [0.0]
+    monkeypatch.setattr(gpu_timing.time, "perf_counter", lambda: now[0])
+
+    import jax.numpy as jnp
+
+    real_jit = jax.jit
+    flushes, queued = [], [0.0]  # device work dispatched but not yet waited for
+
+    class Pending:
+        """JAX dispatches asynchronously: a flush's 0.5 ms lands on the host clock when it is
+        waited for, or else inside the next blocking call."""
+
+        def __init__(self, out):
+            self.out = out
+
+        def block_until_ready(self):
+            now[0] += queued[0]
+            queued[0] = 0.0
+            log.append("flush done")
+            return self.out
+
+    def spy_jit(fn, **kw):
+        compiled = real_jit(fn, **kw)
+
+        def run(*a):
+            out = compiled(*a)
+            flushes.append((out.shape, out.dtype, out.devices()))
+            log.append("flush")
+            queued[0] += 5e-4
+            return Pending(out)
+        return run
+
+    monkeypatch.setattr(jax, "jit", spy_jit)
+
+    def call(x):
+        log.append("call")
+        now[0] += queued[0] + 2e-3  # the call's result waits for everything queued before it
+        queued[0] = 0.0
+        return jnp.asarray(x)
+
+    block = family.make_block(call, [(1.0,)], "cuda", CaseSettings())
+    assert abs(block(3) - 6e-3) < 1e-12  # the three flushes' 1.5 ms are not counted
+    assert log == ["flush", "flush done", "call"] * 3
+    assert flushes[0][0] == (2 * (64 << 20) // 4,) and flushes[0][1] == jnp.int32
+    assert flushes[0][2] == {cpu}

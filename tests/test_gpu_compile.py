@@ -58,3 +58,42 @@ def test_a_kernel_with_more_registers_than_its_block_can_hold_is_reported():
     assert "launch would fail" in launch_problem(kernel(130, 16))  # rounds up to 136 a thread
     assert launch_problem(kernel(255, 8)) is None
     assert launch_problem(kernel(None, 32)) is None
+
+
+def test_cupy_head_start_spin_compiles_for_sm90_and_keeps_its_loop():
+    """CuPy's head start is a CUDA C kernel that CuPy compiles with NVRTC on first use, so a
+    typo would first fail on a lent GPU. NVRTC (the wheel the numba-cuda extra installs) and
+    Triton's ptxas build it here for sm_90; the PTX must still read the cycle counter inside a
+    loop that ends on the `cycles` argument (an optimiser that dropped the loop, or a bound
+    that ignored it, would leave no head start at all)."""
+    import re
+
+    from cuda.bindings import nvrtc
+
+    from kernbench.gpu_compile import assemble
+    from kernbench.gpu_timing import SPIN_KERNEL_NAME, SPIN_KERNEL_SOURCE
+
+    def ok(result):
+        err, *rest = result
+        assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, err
+        return rest[0] if rest else None
+
+    prog = ok(nvrtc.nvrtcCreateProgram(SPIN_KERNEL_SOURCE.encode(), b"spin.cu", 0, [], []))
+    err, = nvrtc.nvrtcCompileProgram(prog, 1, [b"--gpu-architecture=compute_90"])
+    if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+        size = ok(nvrtc.nvrtcGetProgramLogSize(prog))
+        log = b" " * size
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        raise AssertionError(log.decode())
+    ptx = b" " * ok(nvrtc.nvrtcGetPTXSize(prog))
+    ok(nvrtc.nvrtcGetPTX(prog, ptx))
+    ptx = ptx.decode().rstrip("\x00 ")
+    assert f".entry {SPIN_KERNEL_NAME}(" in ptx
+    body = ptx.split(f".entry {SPIN_KERNEL_NAME}(", 1)[1]
+    loop = re.search(r"\$L__BB0_(\d+):(.*?)bra[.a-z]*\s+\$L__BB0_\1;", body, flags=re.S)
+    assert loop and "%clock64" in loop.group(2), body
+    cycles = re.search(rf"ld\.param\.[us]64\s+(%rd\d+), \[{SPIN_KERNEL_NAME}_param_0\]", body)
+    assert cycles and re.search(rf"setp\.\w+\.s64\s+%p\d+, %rd\d+, {cycles.group(1)};",
+                                loop.group(2)), body  # the loop runs until `cycles` have passed
+    cubin, _ = assemble(ptx, 90)
+    assert cubin

@@ -34,6 +34,17 @@ from .timing import Rotation
 SETTLE_TOLERANCE = 0.02
 SETTLE_MAX_S = 3.0
 FLUSH_FACTOR = 2  # the flush buffer is this many times the L2 size
+#: the head start's spin: ~100 us at an H100's 1.98 GHz boost clock
+HEAD_START_CYCLES = 200_000
+#: the spin for frameworks without one (CuPy; torch has `torch.cuda._sleep`): one thread reads
+#: the SM's cycle counter until `cycles` have passed. clock64() is volatile, so the loop stays.
+SPIN_KERNEL_NAME = "kernbench_spin"
+SPIN_KERNEL_SOURCE = r"""
+extern "C" __global__ void kernbench_spin(long long cycles) {
+    long long start = clock64();
+    while (clock64() - start < cycles) { }
+}
+"""
 
 
 class Event(Protocol):

@@ -15,10 +15,6 @@ def is_cuda(device: str) -> bool:
     return device == "cuda" or device.startswith("cuda:")
 
 
-#: the spin before each timed call (kernbench.gpu_timing): ~100 us at an H100's 1.98 GHz
-HEAD_START_CYCLES = 200_000
-
-
 class TorchFamily(Family):
     name = "torch"
     backends = ("torch_eager", "torch_compile")
@@ -110,7 +106,7 @@ class TorchFamily(Family):
             return super().make_block(call, argsets, device, settings)
         import torch
 
-        from ..gpu_timing import FLUSH_FACTOR, make_event_block, make_graph_block
+        from ..gpu_timing import FLUSH_FACTOR, HEAD_START_CYCLES, make_event_block, make_graph_block
 
         def new_event():
             return torch.cuda.Event(enable_timing=True)
