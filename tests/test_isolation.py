@@ -242,3 +242,26 @@ def test_worker_env_fixes_every_pool_and_the_allocator():
         "XLA_FLAGS"]
     assert env["TORCHINDUCTOR_CACHE_DIR"] != RunSettings(threads=3).worker_env({})[
         "TORCHINDUCTOR_CACHE_DIR"]  # each run its own compiler caches
+
+
+def test_resume_derives_with_the_first_calls_ceilings(tmp_path):
+    """A resumed run appends to a file whose header holds the ceilings the first call measured;
+    the appended cases must be judged against those (the resuming call measures none, and a
+    file mixing two machines' ceilings would rank its cases unfairly)."""
+    write_kernel(tmp_path / "k", "sm", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.sm]\nparams = { rows = [2, 3], cols = [8] }\n")
+    out = tmp_path / "r.jsonl"
+    base = ["--kernels", str(tmp_path / "k"), "--calibrate", "skip", "--no-progress"]
+    assert main(["run", str(suite), "-o", str(out), *base]) == 0
+    header, first, _ = out.read_text().splitlines()
+    header = json.loads(header)
+    header["ceilings"] = {"cpu": {"copy_gbps": 0.5, "gemm_gflops": {"float32": 3.0}}}
+    out.write_text(json.dumps(header) + "\n" + first + "\n")  # as if killed after one case
+    assert main(["run", str(suite), "--resume", str(out), *base]) == 0
+    cases = read_run(out).cases
+    assert len(cases) == 2 and "roofline_fraction" not in cases[0]
+    added = cases[1]
+    bound = min(3.0, 0.5 * added["intensity"])
+    assert added["roofline_gflops"] == pytest.approx(bound)
+    assert added["roofline_fraction"] == pytest.approx(added["gflops"] / bound)

@@ -49,6 +49,10 @@ def test_bad_suite(tmp_path, capsys, text, expected):
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--mode", "inference"], "unknown mode 'inference'"),
     (["--threads", "0", "--dry-run"], "--threads: must be at least 1, got 0"),
+    (["--memory-limit", "0"], "must be a positive number of GiB, got 0"),
+    (["--memory-limit", "-1"], "must be a positive number of GiB, got -1"),
+    (["--memory-limit", "nan"], "must be a positive number of GiB, got nan"),
+    (["--memory-limit", "4G"], "not a number of GiB: '4G'"),
 ])
 def test_bad_filters(capsys, args, expected):
     code = main(["run", str(ROOT / "suites" / "smoke.toml"), "--calibrate", "skip", *args])

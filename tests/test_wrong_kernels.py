@@ -84,7 +84,9 @@ def test_wrong_backward_fails_accuracy(tmp_path, kind, mode):
 FAULTS = {
     "raises": "def forward(x):\n    raise RuntimeError('boom <b>')\n",
     "aborts": "import os\ndef forward(x):\n    os.abort()\n",
-    "segfault": "import os, signal\ndef forward(x):\n    os.kill(os.getpid(), signal.SIGSEGV)\n",
+    "segfault": ("import os, signal, sys\ndef forward(x):\n"
+                 "    print('last words before SIGSEGV', file=sys.stderr, flush=True)\n"
+                 "    os.kill(os.getpid(), signal.SIGSEGV)\n"),
     "hangs": "import time\ndef forward(x):\n    time.sleep(3600)\n",
 }
 
@@ -109,7 +111,9 @@ def test_faults_are_recorded_and_sweep_goes_on(tmp_path):
     assert "SIGABRT" in status["f_aborts"]["reason"]
     assert status["f_segfault"]["status"] == "crashed"
     assert "SIGSEGV" in status["f_segfault"]["reason"]
+    assert "last words before SIGSEGV" in status["f_segfault"]["reason"]  # stderr's tail
     assert status["f_hangs"]["status"] == "timeout"
+    assert "exceeded 5 s" in status["f_hangs"]["reason"]
     assert status["f_good"]["status"] == "ok"
     assert len(status) == 5
     lines = out.read_text().splitlines()

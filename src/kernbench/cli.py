@@ -17,6 +17,20 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _gib(text: str) -> int:
+    """--memory-limit GIB -> bytes; 0, negative or non-finite values are usage errors (0 would
+    silently mean no limit, a negative one an invalid RLIMIT_AS in every worker)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of GiB: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of GiB, got {text}")
+    return int(value * 2**30)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kernbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -40,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="complete an interrupted run: skip the cases it holds, append the rest")
     p.add_argument("--shard", metavar="K/N", help="run only the K-th of N stable slices")
     p.add_argument("--dry-run", action="store_true", help="print the planned case ids and stop")
-    p.add_argument("--memory-limit", type=float, metavar="GIB",
+    p.add_argument("--memory-limit", type=_gib, metavar="GIB",
                    help="address-space limit per worker process, in GiB")
     p.add_argument("--allocator", default=None, metavar="TUNABLES",
                    help="GLIBC_TUNABLES for the workers ('' for glibc's defaults)")
@@ -131,7 +145,7 @@ def dispatch(args: argparse.Namespace) -> int:
             calibrate=args.calibrate, progress=not args.no_progress,
             allocator=args.allocator, resume=args.resume, shard=args.shard,
             dry_run=args.dry_run, profile=args.profile,
-            memory_limit=int(args.memory_limit * 2**30) if args.memory_limit else None))
+            memory_limit=args.memory_limit))
     elif args.command == "show":
         from .show import table
 
