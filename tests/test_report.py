@@ -387,3 +387,175 @@ def test_markup_in_every_field_is_escaped(tmp_path):
     checker = _Balance()
     checker.feed(page)
     assert checker.errors == [] and checker.stack == []
+
+
+def _tight(cases, scale=1.0):
+    """Every timed case's samples replaced by 20 tight ones around its median (times `scale`):
+    identical runs are then judged `same`, not `inconclusive` for the fixture's real noise."""
+    for c in cases:
+        if isinstance(c.get("time"), dict) and c["time"].get("samples_s"):
+            m = c["time"]["median_s"] * scale
+            c["time"]["samples_s"] = [m * (1 + 0.001 * i) for i in range(20)]
+    return cases
+
+
+def test_compare_mode_three_files_judges_each_run_against_the_first(tmp_path):
+    """A, B, C: B is slower on one case and lost accuracy on another, C is a copy of A. C must be
+    judged against A (every case unchanged), not against B (which would make C's copy of the
+    slow case an improvement)."""
+    header, cases = records()
+    slow = "softmax/numpy/cpu/float32/forward/rows=64,cols=1000"
+    worse = "matmul/numba/cpu/float64/forward/m=64,n=64,k=64"
+    a_cases = _tight(cases)
+    b_cases = json.loads(json.dumps(a_cases))
+    for c in b_cases:
+        if c["id"] == slow:
+            c["time"]["samples_s"] = [2 * x for x in c["time"]["samples_s"]]
+        if c["id"] == worse:
+            c["accuracy"].update(rel_l2=1.0, passed=False)
+    paths = [write(tmp_path / "a.jsonl", dict(header, run_id="a"), a_cases),
+             write(tmp_path / "b.jsonl", dict(header, run_id="b"), b_cases),
+             write(tmp_path / "c.jsonl", dict(header, run_id="c"), a_cases)]
+    html = render_report(paths, figures=False)
+    checked = 0
+    for c in cases:
+        row = re.search(rf'<tr data-case="{re.escape(c["id"])}"[^>]*>(.*?)</tr>', html, flags=re.S)
+        assert row, c["id"]
+        b_verdict, c_verdict = re.findall(r'<span class="st ([^"]+)"', row.group(1))
+        # a copy of the baseline: no change anywhere; interpreted timings are never judged
+        timed = c["status"] == "ok" and "interpreted" not in c["flags"]
+        interpreted = c["status"] == "ok" and "interpreted" in c["flags"]
+        assert c_verdict == ("inconclusive" if interpreted else "same"), (c["id"], c_verdict)
+        checked += timed
+        if c["id"] == slow:
+            assert b_verdict == "regression"
+        if c["id"] == worse:
+            assert b_verdict == "failed"
+    assert checked >= 40
+
+
+def test_compare_mode_foreign_machine_shows_plain_ratios_only(tmp_path):
+    """B comes from another machine (fingerprint) and is 2x slower everywhere: the gate refuses
+    timing verdicts, so each case shows the plain ratio of medians marked ≈, and the matrix
+    (geometric means of estimates) shows no figure at all rather than plain ratios."""
+    header, cases = records()
+    a_cases = _tight(cases)
+    b_cases = _tight(json.loads(json.dumps(cases)), scale=2.0)
+    foreign = dict(header, run_id="b", fingerprint="0123456789ab",
+                   machine=dict(header["machine"], cpu="Some other CPU"))
+    paths = [write(tmp_path / "a.jsonl", header, a_cases),
+             write(tmp_path / "b.jsonl", foreign, b_cases)]
+    html = render_report(paths, figures=False)
+    compare = re.search(r'<section id="compare">(.*?)</section>', html, flags=re.S).group(1)
+    # per case: every ok, non-interpreted case shows ≈2.00× (samples scaled exactly by 2)
+    timed = [c for c in cases if c["status"] == "ok" and "interpreted" not in c["flags"]]
+    assert len(timed) >= 40
+    for c in timed:
+        row = re.search(rf'<tr data-case="{re.escape(c["id"])}"[^>]*>(.*?)</tr>', compare,
+                        flags=re.S)
+        assert row, c["id"]
+        cell = re.findall(r'<td class="c"[^>]*>(.*?)</td>', row.group(1), flags=re.S)
+        assert len(cell) == 1 and "<div>≈" + fmt_ratio(2.0) in cell[0], (c["id"], cell)
+    # the matrix: the table between "B against A" and "Every case"
+    pair = compare.split("<h3>B against A</h3>", 1)[1].split("<h3>Every case</h3>", 1)[0]
+    assert "ratios of medians, marked ≈" in pair
+    matrix = re.findall(r'<table class="grid summary">(.*?)</table>', pair, flags=re.S)
+    assert len(matrix) == 1
+    cells = re.findall(r'<td class="c" data-backend="([^"]*)"[^>]*>(.*?)<div class="s st',
+                       matrix[0], flags=re.S)
+    labels = {lab for lab, _ in cells}
+    assert {"numpy", "numba", "torch_eager", "jax_jit"} <= labels
+    assert cells and all(text == "—" for _, text in cells), cells
+    assert "data-sort" not in matrix[0].split("</thead>", 1)[1]
+
+
+def _params(c):
+    return ",".join(f"{k}={v}" for k, v in c["params"].items())
+
+
+def test_speed_cells_show_the_bound_rate(page):
+    """GFLOP/s where the roofline at the case's intensity is the GEMM roof (compute-bound),
+    GB/s where it is the copy-bandwidth slope; the figure is the raw count over the median."""
+    header, cases = records()
+    ceil = header["ceilings"]["cpu"]
+    found = {"GFLOP/s": set(), "GB/s": set()}
+    for c in cases:
+        if (c["kernel"] not in ("matmul", "softmax") or c["status"] != "ok"
+                or "interpreted" in c["flags"]):
+            continue
+        median = c["time"]["median_s"]
+        intensity = c["flop_count"] / c["byte_count"]
+        compute = ceil["copy_gbps"] * intensity >= ceil["gemm_gflops"][c["dtype"]]
+        unit, count = ("GFLOP/s", c["flop_count"]) if compute else ("GB/s", c["byte_count"])
+        cell = re.search(rf'<td class="c[^"]*"[^>]*data-case="{re.escape(c["id"])}"[^>]*>'
+                         r'.*?<div class="s">(.*?)</div>', page, flags=re.S)
+        assert cell, c["id"]
+        assert f"<span>{count / median / 1e9:.3g} {unit}</span>" in cell.group(1), (
+            c["id"], cell.group(1))
+        found[unit].add(c["kernel"])
+    # the fixture has both: float64 GEMMs above the ridge point, every softmax below it
+    assert found == {"GFLOP/s": {"matmul"}, "GB/s": {"matmul", "softmax"}}
+
+
+def test_memory_cells_show_peak_over_output_bytes(page):
+    """The memory table's second line is peak bytes over output bytes (the least a call must
+    allocate), from the raw record, for every cell with a nonzero peak."""
+    _, cases = records()
+    found = sections(page)
+    checked = 0
+    every = {}
+    for kernel in ("softmax", "matmul"):
+        memory = found[kernel].split("<h3>Memory</h3>", 1)[1].split("<h3>", 1)[0]
+        rows = re.findall(r'<tr[^>]*data-dtype="([^"]*)"><td class="rh"[^>]*title="([^"]*)">'
+                          r'(.*?)</tr>', memory, flags=re.S)
+        cells = {(dt, params, lab): cell for dt, params, body in rows
+                 for lab, cell in re.findall(r'<td class="c[^"]*" data-backend="([^"]*)"[^>]*>'
+                                             r'(.*?)</td>', body, flags=re.S)}
+        for c in cases:
+            m = c.get("memory") or {}
+            if c["kernel"] != kernel or c["status"] != "ok" or not m.get("peak_bytes"):
+                continue
+            cell = cells[(c["dtype"], _params(c), label(c))]
+            ratio = fmt_ratio(m["peak_bytes"] / m["output_bytes"])
+            assert f"{ratio} of output</div>" in cell, (c["id"], cell)
+            every[c["id"]] = cell
+            checked += 1
+    assert checked >= 20
+    # one figure by hand: jax's bfloat16 softmax peaks at 49408 bytes for a 16384-byte output
+    assert "3.02× of output" in every["softmax/jax_jit/cpu/bfloat16/forward/rows=64,cols=128"]
+
+
+def test_markdown_escapes_pipes_and_backticks(tmp_path):
+    """A `|` in a kernel, variant or parameter name would split a markdown table cell and
+    shift every column after it; a backtick would open a code span. Every row must keep its
+    header's cell count, and no backtick or pipe from the data may go unescaped."""
+    header, cases = records()
+    odd = json.loads(json.dumps(next(c for c in cases
+                                      if c["id"] == "softmax/numba/cpu/float32/forward/rows=64,"
+                                                    "cols=128")))
+    odd.update(kernel="soft|max`x`", variant="v|`w`", params={"rows": "6|4", "cols": "`1`"},
+               id="soft|max/numba:v|w/cpu/float32/forward/rows=6|4")
+    failed = json.loads(json.dumps(next(c for c in cases if c["status"] == "failed")))
+    failed.update(id=failed["id"] + "|x", reason="bad | worse `code` | end")
+    path = write(tmp_path / "r.jsonl", header, [*cases, odd, failed])
+    md = table(path, markdown=True)
+    lines = md.splitlines()
+    cell_split = re.compile(r"(?<!\\)\|")
+    tables = 0
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            i += 1
+            continue
+        head = len(cell_split.split(lines[i]))
+        assert re.fullmatch(r"\|(---\|)+", lines[i + 1]), lines[i + 1]
+        assert lines[i + 1].count("---") == head - 2
+        i += 2
+        while i < len(lines) and lines[i].startswith("|"):
+            assert len(cell_split.split(lines[i])) == head, lines[i]
+            i += 1
+        tables += 1
+    assert tables == 1 + len({c["kernel"] for c in cases}) + 1  # summary, kernels, soft|max
+    assert "soft\\|max\\`x\\`" in md and "v\\|\\`w\\`" in md
+    assert "bad \\| worse \\`code\\` \\| end" in md
+    assert not re.search(r"(?<!\\)`", md)
