@@ -227,9 +227,11 @@ class SelectiveScanSpec(KernelSpec):
 
     def flops(self, params):
         # per state element and step: dt*A, exp, (dt*u)*B, a*x + b (2), C*x summed (2) = 7;
-        # per channel and step: bias + softplus (3), dt*u, D*u + y (2), silu gate and product (4)
+        # per channel and step: + delta_bias (1), softplus (2, with delta_softplus), dt*u,
+        # D*u + y (2), silu gate and product (4, with the gate)
         b, d, length, n = params["batch"], params["dim"], params["seqlen"], params["dstate"]
-        per_channel = 6 + (4 if params["gate"] else 0)
+        per_channel = (4 + (2 if params["delta_softplus"] else 0)
+                       + (4 if params["gate"] else 0))
         return float(b * d * length * (7 * n + per_channel))
 
     def bytes(self, params, itemsize):
