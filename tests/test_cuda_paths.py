@@ -66,6 +66,33 @@ def test_ceiling_lookup_for_cuda():
     assert ceiling_for(ceilings, "cuda:1", "bfloat16") == (None, None)
 
 
+def test_float32_roof_on_a_gpu_is_the_better_of_fp32_and_3xtf32():
+    """A float32-accurate GEMM may run as 3xTF32 on tensor cores (SDPA's float32 attention
+    does): the float32 roof is a third of the TF32 rate where that beats plain FP32, so such a
+    kernel is not flagged `suspect`; where TF32 is not measured (a CPU) nothing changes."""
+    h100 = {"cuda:0": {"copy_gbps": 3000.0,
+                       "gemm_gflops": {"float32": 51000.0, "tf32": 370000.0}}}
+    gemm, _ = ceiling_for(h100, "cuda", "float32")
+    assert gemm == pytest.approx(370000.0 / 3)
+    slow_tf32 = {"cuda:0": {"copy_gbps": 3000.0,
+                            "gemm_gflops": {"float32": 51000.0, "tf32": 120000.0}}}
+    assert ceiling_for(slow_tf32, "cuda", "float32") == (51000.0, 3000.0)
+    assert ceiling_for(h100, "cuda", "tf32") == (370000.0, 3000.0)
+    cpu = {"cpu": {"copy_gbps": 60.0, "gemm_gflops": {"float32": 450.0}}}
+    assert ceiling_for(cpu, "cpu", "float32") == (450.0, 60.0)
+
+    from kernbench.metrics import derive
+
+    spec = discover([])["matmul"].spec
+    params = spec.resolve({"m": 4096, "n": 4096, "k": 4096})
+    flops = spec.flops(params)
+    record = {"params": params, "dtype": "float32", "device": "cuda", "mode": "forward",
+              "time": {"median_s": flops / 90000e9, "iqr_s": 0.0}}  # 90 TFLOP/s
+    derive(record, spec, h100)
+    assert "suspect" not in record.get("flags", [])
+    assert record["roofline_fraction"] == pytest.approx(90000.0 / (370000.0 / 3))
+
+
 #: measure_cpu, small, in a process whose JAX has two host devices and the second as its default
 #: device, standing in for the GPU a CUDA-plugin machine defaults to; every JAX result the timing
 #: sees must be on jax.devices("cpu")[0]

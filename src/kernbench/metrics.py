@@ -14,6 +14,19 @@ from .spec import KernelSpec
 CEILING_SLACK = 0.10
 
 
+def gemm_roof(gemm_gflops: dict, dtype: str) -> tuple[float | None, str]:
+    """The compute roof for `dtype` from a device's measured GEMM rates, and how it was got.
+    float32 is the better of the plain FP32 rate and a third of the TF32 rate where TF32 was
+    measured (a GPU): a float32-accurate GEMM can run on tensor cores as 3xTF32 (three TF32
+    products per float32 one: CUTLASS's fast-FP32 kernels, which SDPA's float32 path uses), on
+    Hopper about twice the FP32 rate, so a kernel doing so is not beyond its roof."""
+    plain = gemm_gflops.get(dtype)
+    tf32 = gemm_gflops.get("tf32")
+    if dtype == "float32" and plain and tf32 and tf32 / 3 > plain:
+        return tf32 / 3, "3xTF32"
+    return plain, ""
+
+
 def ceiling_for(ceilings: dict, device: str, dtype: str,
                 in_place: bool = False) -> tuple[float | None, float | None]:
     """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings. The
@@ -22,7 +35,7 @@ def ceiling_for(ceilings: dict, device: str, dtype: str,
     if device == "cuda":
         device = "cuda:0"
     dev = (ceilings or {}).get(device) or {}
-    gemm = dev.get("gemm_gflops", {}).get(dtype)
+    gemm, _ = gemm_roof(dev.get("gemm_gflops") or {}, dtype)
     bw = dev.get("copy_gbps")
     if in_place and bw and dev.get("update_gbps"):
         bw = max(bw, dev["update_gbps"])

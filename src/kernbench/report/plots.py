@@ -19,6 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 
+from ..metrics import gemm_roof
 from .model import KernelSection, dtype_key, flags_of, label_of, median_of, num, sub
 from .units import fmt_sci
 
@@ -221,7 +222,8 @@ def roofline_plot(section: KernelSection, header: dict,
             bw = num(ceil.get("copy_gbps")) if isinstance(ceil, dict) else None
             gemm = ceil.get("gemm_gflops") if isinstance(ceil, dict) else None
             gemm = gemm if isinstance(gemm, dict) else {}
-            peaks = {dt: num(gemm.get(dt)) for dt in dtypes if num(gemm.get(dt))}
+            roofs = {dt: gemm_roof({k: num(v) for k, v in gemm.items()}, dt) for dt in dtypes}
+            peaks = {dt: r[0] for dt, r in roofs.items() if r[0]}
             ridges = [p / bw for p in peaks.values()] if bw else []
             x_lo = min(xs) / 3
             x_hi = max([*xs, *ridges]) * 3
@@ -233,7 +235,8 @@ def roofline_plot(section: KernelSection, header: dict,
                 roof = [min(peak, bw * x) if bw else peak for x in grid]
                 ax.plot(grid, roof, color="#444444", lw=1.6,
                         ls=ROOF_STYLES.get(dt, "-"),
-                        label=f"{dt} GEMM roof {peak:.3g} GFLOP/s")
+                        label=f"{dt} GEMM roof {peak:.3g} GFLOP/s"
+                        + (f" ({roofs[dt][1]})" if roofs[dt][1] else ""))
             for c, x, y in zip(mine, xs, ys):
                 colour, _ = colours.get(label_of(c), ("#555555", "o"))
                 marker = DTYPE_MARKERS.get(str(c.get("dtype")), "o")
