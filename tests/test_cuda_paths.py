@@ -542,3 +542,55 @@ def test_jax_gpu_block_flushes_outside_the_timed_call(monkeypatch):
     assert log == ["flush", "flush done", "call"] * 3
     assert flushes[0][0] == (2 * (64 << 20) // 4,) and flushes[0][1] == jnp.int32
     assert flushes[0][2] == {cpu}
+
+
+def test_gpu_calibration_arithmetic(monkeypatch):
+    """`kernbench calibrate` on a GPU (measure_cuda), with the device faked by the CPU and the
+    event timings faked: copy = 2 bytes / t (read + write), update the same, read = bytes / t,
+    GEMM = 2 n^3 / t per dtype (float64 at n / 2), TF32 enabled for the tf32 GEMM only and
+    restored after; the device's name, SM count, L2 and memory are recorded."""
+    import contextlib
+    from types import SimpleNamespace
+
+    torch = pytest.importorskip("torch")
+    from kernbench import ceilings
+
+    monkeypatch.setattr(ceilings, "GPU_COPY_BYTES", 1 << 16)
+    monkeypatch.setattr(ceilings, "GPU_GEMM_N", 16)
+    real_device = torch.device
+    monkeypatch.setattr(torch, "device", lambda kind, index=None: real_device("cpu"))
+    monkeypatch.setattr(torch.cuda, "device", lambda dev: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda dev: SimpleNamespace(
+        name="Fake H100", multi_processor_count=132, L2_cache_size=50 << 20,
+        total_memory=80 << 30))
+    # in measure_cuda's order: copy, update, read, GEMM bf16, f16, f32, tf32, f64
+    times = [4e-3, 2e-3, 1e-3, 1e-3, 2e-3, 8e-3, 3e-3, 16e-3]
+    queue, tf32_seen = list(times), []
+    before = torch.backends.cuda.matmul.allow_tf32  # a module property: monkeypatch cannot undo it
+    torch.backends.cuda.matmul.allow_tf32 = False
+
+    def fake_best(fn, repeats=10):
+        fn()
+        tf32_seen.append(torch.backends.cuda.matmul.allow_tf32)
+        return queue.pop(0)
+
+    monkeypatch.setattr(ceilings, "_best_cuda", fake_best)
+    try:
+        got = ceilings.measure_cuda(0)
+        restored = torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+    assert not queue
+    nbytes, flops = 1 << 16, 2.0 * 16**3
+    copy, update, read, bf16, f16, f32, tf32, f64 = times
+    assert got["copy_gbps"] == pytest.approx(2 * nbytes / copy / 1e9)
+    assert got["update_gbps"] == pytest.approx(2 * nbytes / update / 1e9)
+    assert got["read_gbps"] == pytest.approx(nbytes / read / 1e9)
+    assert got["gemm_gflops"] == pytest.approx({
+        "bfloat16": flops / bf16 / 1e9, "float16": flops / f16 / 1e9,
+        "float32": flops / f32 / 1e9, "tf32": flops / tf32 / 1e9,
+        "float64": 2.0 * 8**3 / f64 / 1e9})
+    assert tf32_seen == [False] * 6 + [True, False]
+    assert restored is False
+    assert (got["name"], got["sm_count"], got["l2_bytes"], got["memory_bytes"]) == (
+        "Fake H100", 132, 50 << 20, 80 << 30)
