@@ -19,7 +19,8 @@ def gemm_roof(gemm_gflops: dict, dtype: str) -> tuple[float | None, str]:
     float32 is the better of the plain FP32 rate and a third of the TF32 rate where TF32 was
     measured (a GPU): a float32-accurate GEMM can run on tensor cores as 3xTF32 (three TF32
     products per float32 one: CUTLASS's fast-FP32 kernels, which SDPA's float32 path uses), on
-    Hopper about twice the FP32 rate, so a kernel doing so is not beyond its roof."""
+    an H100 by its data sheet 2-2.5 times the FP32 rate, so a kernel doing so is not beyond
+    its roof."""
     plain = gemm_gflops.get(dtype)
     tf32 = gemm_gflops.get("tf32")
     if dtype == "float32" and plain and tf32 and tf32 / 3 > plain:
