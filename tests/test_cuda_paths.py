@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from types import SimpleNamespace
 
 import pytest
 
@@ -594,3 +595,23 @@ def test_gpu_calibration_arithmetic(monkeypatch):
     assert restored is False
     assert (got["name"], got["sm_count"], got["l2_bytes"], got["memory_bytes"]) == (
         "Fake H100", 132, 50 << 20, 80 << 30)
+
+
+def test_triton_offset_dtype_widens_only_past_2_31_elements():
+    """The matmul and pairwise-distance kernels index in int32 until an operand's last element
+    lies 2**31 elements from its start (strides counted, so a transposed view counts as much as
+    the tensor it views); an LM head's 32768 x 128256 logits need int64."""
+    import triton.language as tl
+
+    from kernbench.triton_offsets import offset_dtype
+
+    def t(shape, stride):
+        return SimpleNamespace(shape=shape, stride=lambda: stride)
+
+    small = t((4096, 4096), (4096, 1))
+    assert offset_dtype(small, small) == tl.int32
+    assert offset_dtype(small, t((32768, 128256), (128256, 1))) == tl.int64
+    edge = 2**31 - 1  # last element's offset 2**31 - 1: still int32; one more is not
+    assert offset_dtype(t((edge + 1,), (1,))) == tl.int32
+    assert offset_dtype(t((edge + 2,), (1,))) == tl.int64
+    assert offset_dtype(t((256, 4096), (1, 2**23))) == tl.int64  # b.t() of a 2**23-wide b

@@ -10,6 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
+from kernbench.triton_offsets import offset_dtype
+
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 # bf16/fp16 run on the tensor cores (wgmma): large tiles, deep pipelines.
@@ -43,7 +45,7 @@ def _matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
-    im = rm.to(INDEX)  # offsets: int32, or int64 for operands past 2**31 elements (_index)
+    im = rm.to(INDEX)  # int32, or int64 for operands past 2**31 elements (triton_offsets)
     jn = rn.to(INDEX)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32 if c_ptr.dtype.element_ty != tl.float64
                    else tl.float64)
@@ -85,18 +87,6 @@ _autotuned = triton.autotune(configs=_CONFIGS, key=_KEY)(_matmul_kernel)
 _autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=_KEY)(_matmul_kernel)
 
 
-def _index(*tensors):
-    """The kernel's offset type: int32 while every element of every operand lies less than
-    2**31 elements from the operand's start, else int64 (rm * stride_cm wraps in int32 past
-    that, e.g. for an LM head's 32768 x 128256 logits). Inductor picks its index dtype the same
-    way. Shapes that fit keep the int32 code unchanged; an int64 base per program with int32
-    offsets within the tile was tried instead: on sm_90 it moved registers and spills of many
-    configs (some up), and its in-tile offsets still wrap, e.g. b.t()'s 256 columns x a stride
-    of 2**23 in the backward."""
-    span = max(sum((n - 1) * s for n, s in zip(t.shape, t.stride())) for t in tensors)
-    return tl.int32 if span < 2**31 else tl.int64
-
-
 def forward(a, b):
     M, K = a.shape
     N = b.shape[1]
@@ -105,7 +95,7 @@ def forward(a, b):
     ieee = a.dtype in (torch.float32, torch.float64)
     args = (a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
             c.stride(1))
-    consts = dict(UPCAST=upcast, IEEE=ieee, INDEX=_index(a, b, c))
+    consts = dict(UPCAST=upcast, IEEE=ieee, INDEX=offset_dtype(a, b, c))
     if INTERPRET:  # autotuning would time the interpreter: pick one config
         grid = (triton.cdiv(M, 32) * triton.cdiv(N, 32),)
         _matmul_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, GROUP_M=4, **consts)

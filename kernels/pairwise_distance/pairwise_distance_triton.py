@@ -20,6 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
+from kernbench.triton_offsets import offset_dtype
+
 INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 _CONFIGS = [
@@ -39,7 +41,7 @@ def _sqdist_kernel(x_ptr, y_ptr, mu_ptr, out_ptr, M, N, K, stride_xm, stride_ym,
     rm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     rk = tl.arange(0, BLOCK_K)
-    im = rm.to(INDEX)  # row offsets: int32, or int64 past 2**31 elements (_index)
+    im = rm.to(INDEX)  # row offsets: int32, or int64 past 2**31 elements (triton_offsets)
     jn = rn.to(INDEX)
     ct = tl.float64 if out_ptr.dtype.element_ty == tl.float64 else tl.float32
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=ct)
@@ -82,15 +84,6 @@ _autotuned = triton.autotune(configs=_CONFIGS, key=["M", "N", "K"])(_sqdist_kern
 _autotuned_fma = triton.autotune(configs=_CONFIGS_FMA, key=["M", "N", "K"])(_sqdist_kernel)
 
 
-def _index(*tensors):
-    """The kernel's offset type: int32 while every element of x, y and the output lies less
-    than 2**31 elements from its start, else int64 (rm * stride_om wraps in int32 once n x m
-    reaches 2**31). As for the matmul kernel (and Inductor's index dtype), shapes that fit keep
-    the int32 offsets, which take half the registers."""
-    span = max(sum((n - 1) * s for n, s in zip(t.shape, t.stride())) for t in tensors)
-    return tl.int32 if span < 2**31 else tl.int64
-
-
 def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x, y = x.contiguous(), y.contiguous()
     M, K = x.shape
@@ -100,7 +93,7 @@ def forward(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     out = torch.empty((M, N), device=x.device, dtype=x.dtype)
     ieee = x.dtype in (torch.float32, torch.float64)
     args = (x, y, mu, out, M, N, K, x.stride(0), y.stride(0), out.stride(0))
-    consts = dict(IEEE=ieee, INDEX=_index(x, y, out))
+    consts = dict(IEEE=ieee, INDEX=offset_dtype(x, y, out))
     if INTERPRET:
         grid = (triton.cdiv(M, 32), triton.cdiv(N, 32))
         _sqdist_kernel[grid](*args, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, **consts)

@@ -38,7 +38,7 @@ from .discovery import Kernel, discover
 from .dtypes import FLOAT_DTYPES
 from .errors import EXIT_FAILURE, EXIT_OK, UsageError, unknown
 from .show import fmt_time
-from .suite import PlannedCase, family_backends
+from .suite import DEVICE_NAMES, PlannedCase, family_backends, is_device_name
 
 __all__ = ["DEFAULT_ROOT", "INDEX_NAME", "ProfileFailed", "ProfileOptions", "case_dir_name",
            "execute_profile", "format_summary", "parse_case_id", "profile_index",
@@ -150,9 +150,8 @@ def _typed(raw: str, default: Any, where: str) -> Any:
 
 
 def _check_device(device: str, where: str) -> None:
-    if not (device == "cpu" or device == "cuda" or (device.startswith("cuda:")
-                                                     and device[5:].isdigit())):
-        raise unknown("device", device, ["cpu", "cuda", "cuda:N"], where)
+    if not is_device_name(device):
+        raise unknown("device", device, DEVICE_NAMES, where)
 
 
 def build_case(kernels: dict[str, Kernel], kernel: str, label: str, device: str, dtype: str,

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from . import metrics
 from .backends import family_of
+from .backends.base import is_cuda
 from .case import Case
 from .lifetime import PARENT_ENV
 from .suite import PlannedCase
@@ -227,7 +228,7 @@ def poisons_worker(record: dict) -> bool:
     unusable and every later case in the worker would fail with the same error), and an
     out-of-memory leaves the allocator fragmented; telling those apart from an honest
     `inaccurate` by the message is fragile, and a fresh worker costs seconds."""
-    return record.get("status") == "failed" and str(record.get("device", "")).startswith("cuda")
+    return record.get("status") == "failed" and is_cuda(str(record.get("device", "")))
 
 
 def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,

@@ -324,7 +324,7 @@ class Worker:
         if settings.memory:
             method = family.memory_method(dev)
             if method == "jax.memory_analysis":  # the timed call is one executable: its plan
-                state_or_args = state_b if case.mode == "backward" else convert(inputs_b)
+                state_or_args = state_b if case.mode == "backward" else args_b
                 peak = trainer.planned_peak_bytes(case.mode, state_or_args, cot_b)
             elif case.mode == "backward":
                 peak = memory.measure_peak(method, lambda: trainer.backward(state_b, *cot_b),

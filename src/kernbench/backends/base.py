@@ -98,7 +98,7 @@ class Family:
         pass
 
     def is_gpu(self, device: str) -> bool:
-        return device == "cuda" or device.startswith("cuda:")
+        return is_cuda(device)
 
     def gpu_timer(self, settings: Any) -> str:
         """What times a GPU case's calls (recorded as `timer`): `cuda_events`, `cuda_graph`
@@ -199,6 +199,11 @@ class HandWrittenTrainer(Trainer):
 
     def saved_bytes(self, *args):
         return nbytes(self.fwd(*args, **self.static)[1])
+
+
+def is_cuda(device: str) -> bool:
+    """`cuda` or `cuda:N` (suite files and filters are validated by kernbench.suite)."""
+    return device == "cuda" or device.startswith("cuda:")
 
 
 def device_index(device: str) -> int:

@@ -26,7 +26,7 @@ class JaxFamily(Family):
             return f"{backend} does not support {dtype}"
         if device == "cpu":
             return None
-        if device == "cuda" or device.startswith("cuda:"):
+        if self.is_gpu(device):
             import jax
 
             try:

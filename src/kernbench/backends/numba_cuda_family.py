@@ -8,7 +8,8 @@ suite. `python -m kernbench.gpu_compile` compiles the kernels for sm_90 without 
 
 from __future__ import annotations
 
-from .torch_family import TorchLauncherFamily, is_cuda
+from .base import is_cuda
+from .torch_family import TorchLauncherFamily
 
 
 class NumbaCudaFamily(TorchLauncherFamily):

@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Family, device_index, numpy_dtype_name
-
-
-def is_cuda(device: str) -> bool:
-    return device == "cuda" or device.startswith("cuda:")
+from .base import Family, device_index, is_cuda, numpy_dtype_name
 
 
 class TorchFamily(Family):

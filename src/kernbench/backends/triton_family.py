@@ -5,7 +5,8 @@ is flagged `interpreted` and kept out of speed comparisons."""
 
 from __future__ import annotations
 
-from .torch_family import TorchLauncherFamily, is_cuda
+from .base import is_cuda
+from .torch_family import TorchLauncherFamily
 
 
 class TritonFamily(TorchLauncherFamily):
