@@ -78,7 +78,7 @@ def test_killed_run_leaves_no_worker_behind(tmp_path, sig):
     suite = tmp_path / "s.toml"
     # a case that lasts (1000 samples of 50 ms): an orphan would outlive the checks below
     suite.write_text(HEAD.replace("budget_s = 0.0", "budget_s = 60.0")
-                     .replace("min_samples = 2", "min_samples = 1000")
+                     .replace("min_samples = 2", "min_samples = 1000\nmax_samples = 1000")
                      + "[kernels.slow]\nparams = { rows = [2, 3], cols = [8] }\n")
     cmd = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels", str(tmp_path / "k"),
            "-o", str(tmp_path / "r.jsonl"), "--calibrate", "skip", "--no-progress"]

@@ -196,6 +196,7 @@ def test_run_profile_links_records_and_reports_per_call_figures(tmp_path):
     (["softmax/numpy/cpu/float32/forward/rows=abc"], "expected int"),
     ([], "give a CASE_ID"),
     (["softmax/numpy/cpu/float32/forward/", "--kernel", "softmax"], "not both"),
+    (["softmax/numpy/cpu/float32/forward/", "--timeout", "1e7"], "--timeout: must be at most"),
 ])
 def test_bad_case_is_a_usage_error(argv, message, capsys, tmp_path):
     assert main(["profile", *argv, "-o", str(tmp_path)]) == EXIT_USAGE
@@ -286,3 +287,24 @@ def test_format_summary_lists_ops_and_artifact_paths(tmp_path):
     assert " 2  g" in text  # 8 calls over 4 profiled calls
     for rel in ("cprofile.prof", "numba/a.s", "numba/b.s"):
         assert str(tmp_path / rel) in text
+
+
+def test_every_planned_case_id_parses_back_to_its_implementation(kernels):
+    """`kernbench profile CASE_ID` takes every id `kernbench run` can plan, for every kernel x
+    backend label (cupy runs the numpy files, numba_cuda the numbacuda ones) on cpu and cuda
+    (parsing checks only the device name: no GPU needed), and picks the planner's file."""
+    from kernbench.backends import BACKENDS
+    from kernbench.case import MODES
+    from kernbench.profile import parse_case_id
+    from kernbench.suite import build_suite
+
+    data = {"suite": {"backends": list(BACKENDS), "devices": ["cpu", "cuda"],
+                      "modes": list(MODES)},
+            "kernels": {name: {} for name in kernels}}
+    planned = build_suite(data, kernels, "all.toml").cases
+    assert {"cupy", "numba_cuda"} <= {p.case.backend for p in planned}
+    for p in planned:
+        parsed = parse_case_id(p.case.id, kernels)
+        assert parsed.case == p.case, p.case.id
+        assert parsed.impl == p.impl, p.case.id
+        assert parsed.case.id == p.case.id

@@ -52,12 +52,49 @@ def test_partial_last_line_is_dropped_with_warning(tmp_path):
     ('{"a": 1}\n', "not a kernbench results file"),
     (json.dumps({**HEADER, "schema": SCHEMA + 1}) + "\n", "newer"),
     ("", "empty results file"),
+    (json.dumps(HEADER)[:30], "no complete run header"),
+    (json.dumps(HEADER) + "\n" + json.dumps({**HEADER, "schema": 99}) + "\n",
+     "a second run header"),
+    (json.dumps(HEADER) + "\n" + json.dumps({**case(1), "id": ["a"]}) + "\n",
+     "without a string id"),
+    (json.dumps(HEADER) + "\n" + json.dumps({**case(1), "time": 5}) + "\n",
+     "field 'time' is int, not an object"),
+    (json.dumps(HEADER) + "\n" + json.dumps({**case(1), "flags": "suspect"}) + "\n",
+     "field 'flags' is str, not a list"),
+    (json.dumps({**HEADER, "settings": "x"}) + "\n", "run header: field 'settings' is str"),
+    (json.dumps({**HEADER, "ab": "x"}) + "\n", "run header: field 'ab' is str"),
 ])
 def test_foreign_files_are_rejected(tmp_path, content, message):
     path = tmp_path / "r.jsonl"
     path.write_text(content)
     with pytest.raises(UsageError, match=message):
         read_run(path)
+
+
+def test_unreadable_file(tmp_path, monkeypatch):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(HEADER) + "\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", denied)
+    with pytest.raises(UsageError, match="cannot read: Permission denied"):
+        read_run(path)
+
+
+def test_cli_prints_the_partial_line_warning_as_one_line(tmp_path, capsys):
+    from kernbench.cli import main
+
+    path = tmp_path / "r.jsonl"
+    with RunWriter(path, HEADER) as w:
+        w.write(case(1))
+    with open(path, "a") as f:
+        f.write('{"type": "ca')
+    assert main(["show", str(path)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"kernbench: warning: {path}: dropping a partial last line"), err
+    assert not any("UserWarning" in line for line in err)
 
 
 def test_missing_file():

@@ -88,3 +88,98 @@ def test_kernels_from_reuses_another_suites_kernels(tmp_path, capsys):
     (tmp_path / "broken.toml").write_text('[suite]\nkernels_from = "nope.toml"\n')
     assert main(["run", str(tmp_path / "broken.toml"), "--dry-run"]) == 2
     assert "kernels_from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("files, expected", [
+    # the other file's [kernels] is not a table
+    ({"bad.toml": '[suite]\nkernels_from = "other.toml"\n', "other.toml": "kernels = 5\n"},
+     "bad.toml: [suite] kernels_from: {tmp}/other.toml: [kernels]: expected a table, got int"),
+    # this file's own [kernels] is not a table, beside a good kernels_from
+    ({"bad.toml": 'kernels = 5\n[suite]\nkernels_from = "other.toml"\n',
+      "other.toml": "[kernels.softmax]\nparams = { rows = [4], cols = [8] }\n"},
+     "bad.toml: [kernels]: expected a table, got int"),
+    # without kernels_from
+    ({"bad.toml": 'kernels = [1]\n[suite]\nbackends = ["numpy"]\n'},
+     "bad.toml: [kernels]: expected a table, got list"),
+])
+def test_kernels_must_be_a_table(tmp_path, capsys, files, expected):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    assert main(["run", str(tmp_path / "bad.toml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert expected.format(tmp=tmp_path) in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unreadable_suite_file(tmp_path, capsys, monkeypatch):
+    """A file that exists but cannot be read (permissions, a directory) is a UsageError naming
+    it, not a traceback; also when it is another suite's kernels_from."""
+    from pathlib import Path
+
+    (tmp_path / "dir.toml").mkdir()
+    assert main(["run", str(tmp_path / "dir.toml"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'dir.toml'}: cannot read: Is a directory" in err, err
+
+    (tmp_path / "locked.toml").write_text(BASE)
+    (tmp_path / "derived.toml").write_text('[suite]\nkernels_from = "locked.toml"\n')
+    real = Path.read_text
+
+    def read_text(self, *args, **kwargs):
+        if self.name == "locked.toml":  # chmod 000 does not stop root: raise what it would
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+    for name in ("locked.toml", "derived.toml"):
+        assert main(["run", str(tmp_path / name), "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'locked.toml'}: cannot read: Permission denied" in err, err
+        assert str(tmp_path / name) in err and len(err.strip().splitlines()) == 1
+
+
+def _with(settings: str) -> str:
+    return BASE.replace("[suite]", f"[suite]\n{settings}")
+
+
+@pytest.mark.parametrize("settings, expected", [
+    ("timeout_s = inf", "timeout_s: expected a finite number, got inf"),
+    ("timeout_s = nan", "timeout_s: expected a finite number, got nan"),
+    ("budget_s = inf", "budget_s: expected a finite number, got inf"),
+    ("warmup_s = -inf", "warmup_s: expected a finite number, got -inf"),
+    ("min_block_s = nan", "min_block_s: expected a finite number, got nan"),
+    ("timeout_s = 0", "timeout_s: must be greater than 0, got 0.0"),
+    ("timeout_s = 1e7", "timeout_s: must be at most 1e+06 s"),
+    ("max_samples = 0", "max_samples: must be greater than 0, got 0"),
+    ("min_samples = -1", "min_samples: must not be negative, got -1"),
+    ("budget_s = -0.5", "budget_s: must not be negative, got -0.5"),
+    ("min_samples = 50\nmax_samples = 3",
+     "min_samples and max_samples: min_samples (50) must not exceed max_samples (3)"),
+    ("max_samples = 3", "max_samples: min_samples (5) must not exceed max_samples (3)"),
+    ("min_samples = 501", "min_samples: min_samples (501) must not exceed max_samples (500)"),
+])
+def test_bad_settings(tmp_path, capsys, settings, expected):
+    # per kernel too: the same checks apply to a [kernels.X] override
+    for text in (_with(settings), BASE + settings + "\n"):
+        path = tmp_path / "bad.toml"
+        path.write_text(text)
+        assert main(["run", str(path), "--dry-run"]) == 2
+        err = capsys.readouterr().err
+        # (a [suite] setting is checked, and named, where it applies: in each kernel's table)
+        assert f"{path}: [kernels.softmax] {expected}" in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_zero_settings_that_mean_something_load(tmp_path):
+    """budget_s = 0 (take min_samples), warmup_s = 0, min_block_s = 0 (one call per block) and
+    min_samples = max_samples are valid, as suites/simulated.toml uses them."""
+    from kernbench.discovery import discover
+    from kernbench.suite import load_suite
+
+    path = tmp_path / "ok.toml"
+    path.write_text(_with("budget_s = 0\nwarmup_s = 0\nmin_block_s = 0\nmin_samples = 2\n"
+                          "max_samples = 2\ntimeout_s = 0.5"))
+    (p,) = load_suite(path, discover([])).cases
+    s = p.settings
+    assert (s.budget_s, s.warmup_s, s.min_block_s, s.min_samples, s.max_samples,
+            s.timeout_s) == (0.0, 0.0, 0.0, 2, 2, 0.5)

@@ -36,6 +36,7 @@ from .backends import family_of
 from .case import Case, CaseSettings
 from .discovery import Kernel, default_dirs, kernel_dirs, load_kernel
 from .errors import UsageError
+from .paths import keep_previous, writable_folder
 from .results import SCHEMA, RunWriter
 from .runner import RunSettings, WorkerProcess, failure_record, group_key, memory_check, order_cases
 from .suite import PlannedCase, Suite, filter_cases, load_suite
@@ -174,7 +175,7 @@ def _run(opts: ABOptions, suite: Suite, cases: list[PlannedCase], settings: RunS
     ab_id = uuid.uuid4().hex[:12]
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(opts.output) if opts.output else Path("results") / f"ab-{suite.name}-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "-o")
     mach, soft = environment.machine(), environment.software()
     common = {
         "type": "run", "schema": SCHEMA, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -200,9 +201,10 @@ def _run(opts: ABOptions, suite: Suite, cases: list[PlannedCase], settings: RunS
                          "ab": {"id": ab_id, "side": side, "base": base_label,
                                 "order": "alternating AB/BA blocks"}}
     paths = out / "base.jsonl", out / "head.jsonl"
-    for path in paths:
-        if path.exists():
-            path.unlink()
+    for path in paths:  # an earlier A/B run into the same folder is kept, not deleted
+        kept = keep_previous(path)
+        if kept is not None:
+            print(f"kernbench ab: {path} existed; moved it to {kept}", file=sys.stderr)
     worker: ABWorkerProcess | None = None
     worker_key = None
     ordered = order_cases(cases)

@@ -17,18 +17,40 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _gib(text: str) -> int:
-    """--memory-limit GIB -> bytes; 0, negative or non-finite values are usage errors (0 would
-    silently mean no limit, a negative one an invalid RLIMIT_AS in every worker)."""
+def _positive(text: str, unit: str) -> float:
+    """A positive, finite number of `unit`s, or argparse's usage error naming the unit."""
     import math
 
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of GiB: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of GiB, got {text}")
-    return int(value * 2**30)
+        raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, got {text}")
+    return value
+
+
+def _gib(text: str) -> int:
+    """--memory-limit GIB -> bytes; 0, negative or non-finite values are usage errors (0 would
+    silently mean no limit, a negative one an invalid RLIMIT_AS in every worker)."""
+    return int(_positive(text, "GiB") * 2**30)
+
+
+def positive_seconds(text: str) -> float:
+    """--timeout S: a positive, finite number of seconds."""
+    return _positive(text, "seconds")
+
+
+def positive_int(text: str) -> int:
+    """--threads N, --calls N: a count of at least 1 (0 would silently mean "all cores" or
+    "the default", a negative one an invalid OMP_NUM_THREADS in every worker)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("kernel", "backend", "dtype", "device", "mode"):
         p.add_argument(f"--{name}", action="append", default=[],
                        help=f"only this {name} (repeatable)")
-    p.add_argument("--threads", type=int, help="threads for every pool (default: all cores)")
-    p.add_argument("--isolate", default="group", help="group (default) | case | none")
+    p.add_argument("--threads", type=positive_int,
+                   help="threads for every pool (default: all cores)")
+    p.add_argument("--isolate", default=None, help="group (default) | case | none")
     p.add_argument("--calibrate", default="cached", choices=("cached", "force", "skip"),
                    help="ceilings: reuse this machine's cached figures, measure again, or skip")
     p.add_argument("--resume", metavar="RESULTS",
@@ -94,15 +117,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", action="append", default=[], metavar="DIR")
     p.add_argument("-o", "--out", default="results/profiles", metavar="DIR",
                    help="profiles folder, also tensorboard's logdir (default results/profiles)")
-    p.add_argument("--calls", type=int, help="calls to profile (default: ~0.25 s worth, 5-100)")
-    p.add_argument("--threads", type=int, help="threads for every pool (default: all cores)")
-    p.add_argument("--top", type=int, default=10, help="operations to list")
-    p.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    p.add_argument("--calls", type=positive_int,
+                   help="calls to profile (default: ~0.25 s worth, 5-100)")
+    p.add_argument("--threads", type=positive_int,
+                   help="threads for every pool (default: all cores)")
+    p.add_argument("--top", type=positive_int, default=10, help="operations to list")
+    p.add_argument("--timeout", type=positive_seconds, metavar="S",
+                   help="give up after S seconds")
     p.add_argument("--ncu", action=argparse.BooleanOptionalAction, default=None,
                    help="Nsight Compute on CUDA cases (default: when ncu is installed)")
 
     p = sub.add_parser("calibrate", help="measure this machine's ceilings")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
     p.add_argument("--force", action="store_true", help="measure even if cached")
 
     from . import gate_cli  # gate, ab, baseline save, export
@@ -115,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .lifetime import interrupt_on_sigterm
 
     interrupt_on_sigterm()
+    _plain_warnings()
     try:
         args = build_parser().parse_args(argv)
         return dispatch(args)
@@ -123,6 +150,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _plain_warnings() -> None:
+    """kernbench's own warnings as one `kernbench: warning: ...` line on stderr, like its
+    errors; other libraries' warnings keep Python's format (their source line helps)."""
+    import warnings
+
+    from .errors import KernbenchWarning
+
+    show = warnings.showwarning
+    if getattr(show, "kernbench", False):  # main() called again in one process (tests)
+        return
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, KernbenchWarning):
+            print(f"kernbench: warning: {message}", file=file or sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    showwarning.kernbench = True
+    warnings.showwarning = showwarning
 
 
 def dispatch(args: argparse.Namespace) -> int:

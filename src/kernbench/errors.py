@@ -22,6 +22,12 @@ class UsageError(Exception):
     exit_code = EXIT_USAGE
 
 
+class KernbenchWarning(UserWarning):
+    """Something the user should know that does not stop the command (a cut-off last line
+    dropped, shards from two machines merged): the CLI prints it as one `kernbench: warning:`
+    line, without Python's source-location prefix."""
+
+
 def unknown(what: str, value: object, allowed: Iterable[str], where: str = "") -> UsageError:
     """Build the error for an unknown name, with a did-you-mean and the allowed values."""
     allowed = sorted(str(a) for a in allowed)

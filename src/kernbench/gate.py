@@ -30,6 +30,7 @@ from typing import TextIO
 
 from .compare import Comparison, GatePolicy, GateResult, compare, timing_text
 from .errors import EXIT_FAILURE, EXIT_NOT_COMPARABLE, EXIT_OK, UsageError
+from .paths import writable_file, writable_folder
 from .results import RunFile, read_run
 
 BASELINE_ROOT = Path("results") / "baselines"
@@ -90,9 +91,11 @@ def save_baseline(results: str | Path, root: str | Path = BASELINE_ROOT) -> Path
     ok = sum(1 for c in run.cases if c.get("status") == "ok")
     if ok == 0:
         raise UsageError(f"{results}: no case is ok; a baseline needs measured cases")
-    folder = Path(root) / fp
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = writable_folder(Path(root) / fp, "--root")
     target = folder / f"{suite}.jsonl"
+    if target.exists() and os.path.samefile(results, target):
+        raise UsageError(f"{results} is already the stored baseline of suite {suite!r} for "
+                         f"this fingerprint")
     shutil.copyfile(results, target)
     h = run.header
     machine = {"fingerprint": fp, "cpu": (h.get("machine") or {}).get("cpu"),
@@ -108,6 +111,8 @@ def save_baseline(results: str | Path, root: str | Path = BASELINE_ROOT) -> Path
 def run_gate(opts: GateOptions, out: TextIO | None = None) -> int:
     """Compare, print the table, write the summaries; return the exit code."""
     out = out or sys.stdout
+    if opts.markdown:  # checked before comparing: a bad path fails before any output
+        writable_file(opts.markdown, "--markdown", inputs=[opts.current])
     current = load_results(opts.current)
     base = load_results(baseline_path(current, opts.baseline, opts.root))
     result = compare(base, current, opts.policy)
@@ -115,7 +120,6 @@ def run_gate(opts: GateOptions, out: TextIO | None = None) -> int:
     out.write(terminal(result, show_all=opts.show_all) + "\n")
     md = markdown(result, code)
     if opts.markdown:
-        Path(opts.markdown).parent.mkdir(parents=True, exist_ok=True)
         Path(opts.markdown).write_text(md)
     if opts.step_summary:
         target = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -32,6 +32,8 @@ def _policy_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_parsers(sub) -> None:
+    from .cli import positive_int
+
     p = sub.add_parser("gate", help="compare a run with a baseline; exit 1 on a real regression")
     p.add_argument("--current", required=True, metavar="RESULTS",
                    help="results file (.jsonl; or pytest-benchmark .json)")
@@ -51,7 +53,7 @@ def add_parsers(sub) -> None:
     for name in ("kernel", "backend", "dtype", "device"):
         p.add_argument(f"--{name}", action="append", default=[],
                        help=f"only this {name} (repeatable)")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=positive_int)
     p.add_argument("--allocator", default=None, metavar="TUNABLES")
     p.add_argument("--no-progress", action="store_true")
     _policy_arguments(p)
@@ -108,6 +110,10 @@ def dispatch(args: argparse.Namespace) -> int:
         from .gate import GateOptions, run_gate
 
         policy = _policy(args)
+        if args.markdown:  # before the sweep, not after it
+            from .paths import writable_file
+
+            writable_file(args.markdown, "--markdown")
         base, head = execute_ab(ABOptions(
             suite=args.suite, base=args.base, base_kernels=args.base_kernels, output=args.output,
             kernels_dirs=tuple(args.kernels), kernel=tuple(args.kernel),

@@ -9,12 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import UsageError
+from .paths import writable_file
 from .results import RunWriter, latest_by_id, read_run
 
 
 def merge(paths: list[str], output: str) -> Path:
     if len(paths) < 2:
         raise UsageError("merge: give at least two results files")
+    if Path(output).exists() and not Path(output).is_dir():
+        raise UsageError(f"merge: {output} exists; choose another output")
+    out = writable_file(output, "merge: -o")
     runs = [read_run(p) for p in paths]
     first = runs[0].header
     for run in runs[1:]:
@@ -25,11 +29,10 @@ def merge(paths: list[str], output: str) -> Path:
         if run.header.get("fingerprint") != first.get("fingerprint"):
             import warnings
 
+            from .errors import KernbenchWarning
+
             warnings.warn(f"merge: {run.path} was measured on another machine/software "
-                          f"fingerprint than {runs[0].path}", stacklevel=2)
-    out = Path(output)
-    if out.exists():
-        raise UsageError(f"merge: {out} exists; choose another output")
+                          f"fingerprint than {runs[0].path}", KernbenchWarning, stacklevel=2)
     header = {**first, "merged_from": [r.header.get("run_id") for r in runs], "shard": None}
     cases = latest_by_id([c for r in runs for c in r.cases])
     header["n_cases"] = len(cases)

@@ -37,8 +37,15 @@ from .case import MODES, Case, CaseSettings
 from .discovery import Kernel, discover
 from .dtypes import FLOAT_DTYPES
 from .errors import EXIT_FAILURE, EXIT_OK, UsageError, unknown
+from .paths import writable_folder
 from .show import fmt_time
-from .suite import DEVICE_NAMES, PlannedCase, family_backends, is_device_name
+from .suite import (
+    DEVICE_NAMES,
+    MAX_TIMEOUT_S,
+    PlannedCase,
+    family_backends,
+    is_device_name,
+)
 
 __all__ = ["DEFAULT_ROOT", "INDEX_NAME", "ProfileFailed", "ProfileOptions", "case_dir_name",
            "execute_profile", "format_summary", "parse_case_id", "profile_index",
@@ -163,13 +170,15 @@ def build_case(kernels: dict[str, Kernel], kernel: str, label: str, device: str,
     k = kernels[kernel]
     backend, _, variant = label.partition(":")
     try:
-        family = family_of(backend)
+        family_of(backend)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    # the labels `kernbench run` plans (kernbench.suite._expand): an implementation's `family`
+    # is its file's source (`numpy` also serves cupy, `numbacuda` serves numba_cuda), not the
+    # backend's family name
     labels = {impl.label(b): impl for impl in k.implementations
               for b in family_backends(impl.family)}
-    impl = next((i for i in k.implementations
-                 if i.family == family.name and i.variant == variant), None)
+    impl = labels.get(f"{backend}:{variant}" if variant else backend)
     if impl is None:
         raise unknown(f"{kernel} backend", label, labels, where)
     if dtype not in FLOAT_DTYPES:
@@ -431,8 +440,11 @@ def execute_profile(opts: ProfileOptions) -> int:
         raise UsageError(f"--calls: must be at least 1, got {opts.calls}")
     if opts.threads is not None and opts.threads < 1:
         raise UsageError(f"--threads: must be at least 1, got {opts.threads}")
+    if opts.timeout_s is not None and opts.timeout_s > MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout: must be at most {MAX_TIMEOUT_S:g} s, got {opts.timeout_s:g}")
     kernels = discover(list(opts.kernels_dirs))
     planned = select_case(opts, kernels)
+    writable_folder(opts.root, "-o")
     case = planned.case
     family = family_of(case.backend)
     # (a CUDA device is checked in the worker: asking here would import the framework)

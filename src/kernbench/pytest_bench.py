@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 
 from .errors import UsageError
+from .paths import writable_file
 from .results import SCHEMA, RunFile, latest_by_id, read_run
 
 #: The pytest-benchmark format version this export follows.
@@ -107,9 +108,9 @@ def to_pytest_benchmark(run: RunFile) -> dict:
 
 def export(results: str | Path, output: str | Path) -> int:
     """Write `results` as pytest-benchmark JSON to `output`; returns the number of benchmarks."""
+    out = writable_file(output, "-o", inputs=[results])
     doc = to_pytest_benchmark(read_run(results))
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    out.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
     return len(doc["benchmarks"])
 
 
@@ -140,8 +141,19 @@ def from_pytest_benchmark(path: str | Path) -> RunFile:
         if not isinstance(b, dict) or "name" not in b:
             raise UsageError(f"{where}: benchmarks[{i}] has no name")
         st = b.get("stats") or {}
-        data = [float(x) for x in st.get("data") or [] if isinstance(x, (int, float))]
         extra = b.get("extra_info") or {}
+        if not isinstance(st, dict) or not isinstance(extra, dict):
+            raise UsageError(f"{where}: benchmarks[{i}]: 'stats' and 'extra_info' must be "
+                             f"objects")
+        data = [float(x) for x in st.get("data") or [] if isinstance(x, (int, float))]
+        iterations = st.get("iterations") or 1
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise UsageError(f"{where}: benchmarks[{i}]: stats.iterations must be a whole "
+                             f"number of at least 1, got {iterations!r}")
+        if not isinstance(extra.get("params") or {}, dict) or \
+                not isinstance(extra.get("flags") or [], list):
+            raise UsageError(f"{where}: benchmarks[{i}]: extra_info.params must be an object "
+                             f"and extra_info.flags a list")
         cid = str(extra.get("kernbench_id") or b["name"])
         cases.append({"type": "case", "id": cid,
                       "kernel": str(extra.get("kernel") or b.get("group") or b["name"]),
@@ -150,5 +162,5 @@ def from_pytest_benchmark(path: str | Path) -> RunFile:
                       "device": extra.get("device") or "", "params": extra.get("params") or {},
                       "status": "ok", "reason": None, "flags": list(extra.get("flags") or []),
                       "time": {"samples_s": data,
-                               "per_sample_calls": int(st.get("iterations") or 1)}})
+                               "per_sample_calls": iterations}})
     return RunFile(where, header, cases)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import KernbenchWarning, UsageError
 
 SCHEMA = 1
 STATUSES = ("ok", "failed", "skipped", "unsupported", "timeout", "crashed")
@@ -53,23 +53,29 @@ class RunFile:
     cases: list[dict]
 
 
+#: optional case fields and the JSON types a reader relies on (None is allowed for each)
+CASE_FIELD_TYPES = {"params": dict, "flags": list, "time": dict, "accuracy": dict,
+                    "memory": dict, "compile_s": (int, float, dict)}
+#: the same for the run header
+HEADER_FIELD_TYPES = {"settings": dict, "ceilings": dict, "machine": dict, "software": dict,
+                      "git": dict, "ab": dict, "gate": dict, "kernels": dict}
+
+
 def read_run(path: str | Path, repair: bool = False) -> RunFile:
     """Read and check a results file. A partial last line (a run killed mid-write) is dropped
-    with a warning (and cut from the file when `repair`); anything else malformed is a
+    with a warning, and cut from the file when `repair`, but only once the rest has been read
+    as a results file: a file that is not one is never modified. Anything else malformed is a
     UsageError naming the file and line."""
     path = Path(path)
     where = str(path)
     if not path.is_file():
         raise UsageError(f"{where}: no such results file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{where}: cannot read: {exc.strerror or exc}") from None
     lines = raw.split(b"\n")
     complete, tail = lines[:-1], lines[-1]
-    if tail.strip():
-        warnings.warn(f"{where}: dropping a partial last line ({len(tail)} bytes): the run was "
-                      f"cut off while writing", stacklevel=2)
-        if repair:
-            with open(path, "r+b") as f:
-                f.truncate(len(raw) - len(tail))
     header: dict | None = None
     cases: list[dict] = []
     for number, line in enumerate(complete, 1):
@@ -83,22 +89,57 @@ def read_run(path: str | Path, repair: bool = False) -> RunFile:
         if not isinstance(obj, dict) or obj.get("type") not in ("run", "case"):
             raise UsageError(f"{where}:{number}: not a kernbench results file "
                              f"(expected a run or case record)")
-        if number == 1 or header is None:
+        if header is None:
             if obj["type"] != "run":
-                raise UsageError(f"{where}:1: not a kernbench results file (no run header)")
+                raise UsageError(f"{where}:{number}: not a kernbench results file "
+                                 f"(no run header)")
             schema = obj.get("schema")
             if not isinstance(schema, int) or schema > SCHEMA:
                 raise UsageError(f"{where}: results schema {schema!r} is newer than this "
                                  f"kernbench reads (schema {SCHEMA}); upgrade kernbench")
+            _check_fields(obj, HEADER_FIELD_TYPES, f"{where}:{number}: run header")
             header = obj
             continue
-        if obj["type"] == "case":
-            if "id" not in obj or obj.get("status") not in STATUSES:
-                raise UsageError(f"{where}:{number}: case record without id or valid status")
-            cases.append(obj)
+        if obj["type"] == "run":  # two runs in one file: whose settings describe which case?
+            raise UsageError(f"{where}:{number}: a second run header; a results file holds one "
+                             f"run (join shards with `kernbench merge`)")
+        if not isinstance(obj.get("id"), str) or not obj["id"] or \
+                obj.get("status") not in STATUSES:
+            raise UsageError(f"{where}:{number}: case record without a string id or a valid "
+                             f"status")
+        _check_fields(obj, CASE_FIELD_TYPES, f"{where}:{number}: case {obj['id']}")
+        cases.append(obj)
     if header is None:
-        raise UsageError(f"{where}: empty results file")
+        what = "no complete run header" if tail.strip() else "empty results file"
+        raise UsageError(f"{where}: {what}")
+    if tail.strip():
+        warnings.warn(f"{where}: dropping a partial last line ({len(tail)} bytes): the run was "
+                      f"cut off while writing", KernbenchWarning, stacklevel=2)
+        if repair:
+            cut_partial_line(path)
     return RunFile(where, header, cases)
+
+
+def cut_partial_line(path: str | Path) -> None:
+    """Cut a results file after its last complete line (the part a killed writer left), so
+    appended records start on a line of their own. Call it only on a file `read_run` accepted."""
+    raw = Path(path).read_bytes()
+    with open(path, "r+b") as f:
+        f.truncate(raw.rfind(b"\n") + 1)
+
+
+def _check_fields(record: dict, types: dict, where: str) -> None:
+    for key, expected in types.items():
+        value = record.get(key)
+        if value is not None and not isinstance(value, expected):
+            raise UsageError(f"{where}: field {key!r} is {type(value).__name__}, not "
+                             f"{_type_names(expected)}")
+
+
+def _type_names(expected) -> str:
+    names = {dict: "an object", list: "a list", int: "a number", float: "a number"}
+    kinds = expected if isinstance(expected, tuple) else (expected,)
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
 
 
 def latest_by_id(cases: list[dict]) -> dict[str, dict]:

@@ -13,7 +13,8 @@ from . import ceilings as ceilings_mod
 from . import environment
 from .discovery import discover
 from .errors import UsageError
-from .results import SCHEMA, RunWriter, read_run
+from .paths import keep_previous, writable_file
+from .results import SCHEMA, RunWriter, cut_partial_line, read_run
 from .runner import ISOLATION, RunSettings, run_cases, shard_of
 from .suite import filter_cases, load_suite
 
@@ -29,7 +30,7 @@ class RunOptions:
     device: tuple[str, ...] = ()
     mode: tuple[str, ...] = ()
     threads: int | None = None
-    isolate: str = "group"
+    isolate: str | None = None  # None: "group", or the resumed run's
     calibrate: str = "cached"  # cached | force | skip
     progress: bool = True
     allocator: str | None = None  # None: RunSettings' default
@@ -46,7 +47,7 @@ def default_output(suite_name: str) -> Path:
 
 
 def execute_run(opts: RunOptions) -> Path:
-    if opts.isolate not in ISOLATION:
+    if opts.isolate is not None and opts.isolate not in ISOLATION:
         raise UsageError(f"--isolate: unknown mode {opts.isolate!r}; allowed: "
                          f"{', '.join(ISOLATION)}")
     kernels = discover(list(opts.kernels_dirs))
@@ -59,20 +60,22 @@ def execute_run(opts: RunOptions) -> Path:
     if opts.shard:
         k, n = parse_shard(opts.shard)
         cases = [p for p in cases if shard_of(p.case.id, n) == k - 1]
-    threads = opts.threads if opts.threads is not None else (suite.threads or os.cpu_count() or 1)
-    if threads < 1:
-        raise UsageError(f"--threads: must be at least 1, got {threads}")
+    if opts.threads is not None and opts.threads < 1:
+        raise UsageError(f"--threads: must be at least 1, got {opts.threads}")
     if opts.dry_run:
         for p in cases:
             print(p.case.id)
         print(f"kernbench: {len(cases)} cases planned", file=sys.stderr)
         return Path(opts.output or "-")
-    settings = RunSettings(threads=threads, isolate=opts.isolate,
+    if opts.resume:
+        return resume_run(opts, suite, cases)
+    threads = opts.threads if opts.threads is not None else (suite.threads or os.cpu_count() or 1)
+    settings = RunSettings(threads=threads, isolate=opts.isolate or "group",
                            memory_limit=opts.memory_limit)
     if opts.allocator is not None:
         settings.allocator = opts.allocator
-    if opts.resume:
-        return resume_run(opts, suite, cases, settings)
+    # checked before calibrating: a path that cannot be written fails now, not after the sweep
+    out = writable_file(opts.output or default_output(suite.name), "-o")
     mach, soft = environment.machine(), environment.software()
     fingerprint = environment.fingerprint(mach, soft)
     ceilings: dict = {}
@@ -81,10 +84,8 @@ def execute_run(opts: RunOptions) -> Path:
               file=sys.stderr)
         ceilings = ceilings_mod.load_or_measure(fingerprint, threads, settings.worker_env({}),
                                                 force=opts.calibrate == "force")
-    out = Path(opts.output) if opts.output else default_output(suite.name)
-    if out.exists():  # a fresh run; never lose the old one (resuming it is `--resume`)
-        kept = out.with_name(f"{out.stem}-replaced-{int(out.stat().st_mtime)}{out.suffix}")
-        out.rename(kept)
+    kept = keep_previous(out)  # a fresh run; resuming the old one is `--resume`
+    if kept is not None:
         print(f"kernbench: {out} existed; moved it to {kept}", file=sys.stderr)
     header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
     return stream(out, header, cases, settings, ceilings, opts.progress, opts.profile)
@@ -100,20 +101,48 @@ def parse_shard(text: str) -> tuple[int, int]:
     return k, n
 
 
-def resume_run(opts: RunOptions, suite, cases, settings: RunSettings) -> Path:
+def resume_run(opts: RunOptions, suite, cases) -> Path:
     """Complete an interrupted run: repair a cut-off last line, skip every case already
-    recorded, append the rest with the original header's ceilings."""
+    recorded, append the rest with the original header's ceilings and settings."""
     path = Path(opts.resume)
-    run = read_run(path, repair=True)
+    if opts.output is not None and Path(opts.output).resolve() != path.resolve():
+        raise UsageError(f"--resume {path} appends to that file; -o {opts.output} names "
+                         f"another (drop -o)")
+    run = read_run(path)
     if run.header.get("suite") != suite.name:
         raise UsageError(f"--resume {path}: it is a run of suite {run.header.get('suite')!r}, "
                          f"not {suite.name!r}")
+    settings = resumed_settings(opts, run.header.get("settings") or {}, path)
+    writable_file(path, "--resume")
+    cut_partial_line(path)  # only now: a file refused above is left exactly as it was
     done = {c["id"] for c in run.cases}
     todo = [p for p in cases if p.case.id not in done]
     print(f"kernbench: resuming {path}: {len(done)} cases done, {len(todo)} to run",
           file=sys.stderr)
     return stream(path, None, todo, settings, run.header.get("ceilings") or {}, opts.progress,
                   opts.profile)
+
+
+def resumed_settings(opts: RunOptions, recorded: dict, path: Path) -> RunSettings:
+    """The settings the interrupted run measured with, which its header states for every
+    record in the file: an option left out takes the recorded value, and one that differs is
+    refused (records measured with 1 thread under a header saying 2 would mislead every
+    reader). Filters may differ: they only choose which cases are still to run."""
+    given = {"threads": opts.threads, "isolate": opts.isolate, "allocator": opts.allocator,
+             "memory_limit": opts.memory_limit}
+    values = {}
+    for key, value in given.items():
+        if key in recorded and value is not None and value != recorded[key]:
+            raise UsageError(f"--resume {path}: the run used {key} {recorded[key]!r}; "
+                             f"--{key.replace('_', '-')} {value!r} would mix two settings in "
+                             f"one file (leave it out to reuse the run's)")
+        values[key] = value if value is not None else recorded.get(key)
+    settings = RunSettings(threads=values["threads"] or os.cpu_count() or 1,
+                           isolate=values["isolate"] or "group",
+                           memory_limit=values["memory_limit"])
+    if values["allocator"] is not None:
+        settings.allocator = values["allocator"]
+    return settings
 
 
 def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
@@ -125,8 +154,8 @@ def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
         "suite_path": suite.path, "description": suite.description,
         "git": environment.git_info(), "machine": mach, "software": soft,
         "fingerprint": fingerprint,
-        "settings": {"threads": settings.threads, "isolate": opts.isolate,
-                     "allocator": settings.allocator,
+        "settings": {"threads": settings.threads, "isolate": settings.isolate,
+                     "allocator": settings.allocator, "memory_limit": settings.memory_limit,
                      "env": environment.relevant_env(worker_env),
                      "filters": {"kernel": list(opts.kernel), "backend": list(opts.backend),
                                  "dtype": list(opts.dtype), "device": list(opts.device)}},

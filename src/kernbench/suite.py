@@ -24,6 +24,7 @@ and the key, with the allowed values, and is a UsageError (exit code 2).
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -79,22 +80,36 @@ def load_suite(path: str | Path, kernels: dict[str, Kernel]) -> Suite:
         # list of shapes serves several devices (gpu_smoke.toml runs smoke.toml's on CUDA);
         # this file's own [kernels.X] replace the other's X
         source = Path(path).parent / str(head["kernels_from"])
-        base = _read_toml(source, f"{where}: [suite] kernels_from: ")
+        context = f"{where}: [suite] kernels_from: "
+        base = _read_toml(source, context)
         data = {**data, "suite": {k: v for k, v in head.items() if k != "kernels_from"},
-                "kernels": {**base.get("kernels", {}), **data.get("kernels", {})}}
+                "kernels": {**_kernels_table(base, f"{context}{source}"),
+                            **_kernels_table(data, where)}}
     return build_suite(data, kernels, where)
+
+
+def _kernels_table(data: dict, where: str) -> dict:
+    """A file's [kernels], checked to be a table before it is merged with another's."""
+    table = data.get("kernels", {})
+    if not isinstance(table, dict):
+        raise UsageError(f"{where}: [kernels]: expected a table, got {type(table).__name__}")
+    return table
 
 
 def _read_toml(path: Path, context: str = "") -> dict:
     where = f"{context}{path}"
-    if not path.is_file():
-        raise UsageError(f"{where}: no such suite file")
     try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{where}: not valid TOML: {exc}") from None
+        text = path.read_text()
+    except FileNotFoundError:
+        raise UsageError(f"{where}: no such suite file") from None
     except UnicodeDecodeError:
         raise UsageError(f"{where}: not a text file") from None
+    except OSError as exc:  # unreadable (permissions), a directory, an I/O error
+        raise UsageError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{where}: not valid TOML: {exc}") from None
 
 
 def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
@@ -102,11 +117,10 @@ def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
     head = data.get("suite", {})
     _expect(head, dict, f"{where}: [suite]")
     _check_keys(head, SUITE_KEYS, f"{where}: [suite]")
-    table = data.get("kernels")
+    table = _kernels_table(data, where)
     if not table:
         raise UsageError(f"{where}: [kernels]: no kernels listed; available: "
                          f"{', '.join(sorted(kernels))}")
-    _expect(table, dict, f"{where}: [kernels]")
     planned: list[PlannedCase] = []
     gate = {"threshold": _gate_threshold(head, f"{where}: [suite]"), "kernels": {}}
     for kname, kconf in table.items():
@@ -208,6 +222,17 @@ def _param_sets(spec, conf: dict, where: str) -> list[dict[str, Any]]:
     return [spec.resolve(s, f"{where} params") for s in sets]
 
 
+#: Settings that must be above zero: `max_samples = 0` takes no sample (every case fails) and
+#: `timeout_s = 0` times every case out. The other numbers may be 0: `budget_s` (take
+#: `min_samples` and stop), `warmup_s` (no warm-up), `min_block_s` (one call per block),
+#: `min_samples` (at least one sample is always taken), `seed`.
+POSITIVE_SETTINGS = {"max_samples", "timeout_s"}
+#: The runner waits for a worker with select(), whose timeout (milliseconds in a C int) overflows
+#: past ~24.8 days: a longer `timeout_s` would crash the run, not wait (`kernbench ab` waits
+#: twice it: still under the limit).
+MAX_TIMEOUT_S = 1e6
+
+
 def _settings(conf: dict, where: str) -> CaseSettings:
     values = {}
     for key in SETTING_FIELDS:
@@ -223,10 +248,22 @@ def _settings(conf: dict, where: str) -> CaseSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise UsageError(f"{where} {key}: expected a number, got {value!r}")
             value = float(value)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-            raise UsageError(f"{where} {key}: must not be negative, got {value!r}")
+            if not math.isfinite(value):
+                raise UsageError(f"{where} {key}: expected a finite number, got {value!r}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if key in POSITIVE_SETTINGS and value <= 0:
+                raise UsageError(f"{where} {key}: must be greater than 0, got {value!r}")
+            if value < 0:
+                raise UsageError(f"{where} {key}: must not be negative, got {value!r}")
+        if key == "timeout_s" and value > MAX_TIMEOUT_S:
+            raise UsageError(f"{where} {key}: must be at most {MAX_TIMEOUT_S:g} s, got {value!r}")
         values[key] = value
-    return CaseSettings(**values)
+    settings = CaseSettings(**values)
+    if settings.min_samples > settings.max_samples:
+        given = " and ".join(k for k in ("min_samples", "max_samples") if k in values)
+        raise UsageError(f"{where} {given}: min_samples ({settings.min_samples}) must not exceed "
+                         f"max_samples ({settings.max_samples})")
+    return settings
 
 
 def _str_list(conf: dict, key: str, default: list[str], where: str) -> list[str]:

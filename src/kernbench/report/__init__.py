@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
+from ..paths import writable_file
 from ..results import read_run
 from .model import DEFAULT_REFERENCE, ReportModel, build
 
@@ -43,10 +44,10 @@ def render_report(paths: Sequence[str | Path], reference: str | None = None,
 def write_report(paths: Sequence[str | Path], output: str | Path,
                  reference: str | None = None, figures: bool = True,
                  allow_foreign: bool = False) -> Path:
-    """Render and write the page; returns its path."""
+    """Render and write the page; returns its path. The output is checked first (writable, not
+    one of the results files it reads)."""
+    out = writable_file(output, "-o", inputs=paths)
     text = render_report(paths, reference, figures, allow_foreign)
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(out)

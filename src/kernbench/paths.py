@@ -1,0 +1,71 @@
+"""Output paths the user names, checked before any work is done.
+
+Why a module of its own: every command that writes (run, ab, report, export, merge, profile,
+gate --markdown, baseline save) must fail the same way on a path it cannot write: a one-line
+usage error (exit 2) before anything is measured, never a traceback after an hour of
+calibration and sweeping. The same functions keep the user's earlier files: an output that is
+also an input is refused, and a file a fresh run would replace is moved aside, not deleted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def writable_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()) -> Path:
+    """`path` as a file this process can create or append to; its missing parent folders are
+    made. Refused: a folder, a path under a file, a place the process may not write, and any
+    of `inputs` (writing the report over its results file would lose the results)."""
+    out = Path(path)
+    if out.is_dir():
+        raise UsageError(f"{what} {out}: is a folder; name a file")
+    for source in inputs:
+        if _same_file(out, Path(source)):
+            raise UsageError(f"{what} {out}: is also an input; writing it would overwrite "
+                             f"what it reads")
+    writable_folder(out.parent, what)
+    existed = out.exists()
+    try:
+        with open(out, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{what} {out}: cannot write: {exc.strerror or exc}") from None
+    if not existed:
+        out.unlink()
+    return out
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """`path` as a folder (made if missing) in which this process can create files."""
+    folder = Path(path)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"{what} {folder}: {existing} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{what} {folder}: cannot create: {exc.strerror or exc}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {folder}: not writable")
+    return folder
+
+
+def keep_previous(path: Path) -> Path | None:
+    """Move an existing file aside (`NAME-replaced-<mtime>.EXT`) before a fresh run writes
+    `path`, so an earlier run's results are never lost; returns where it went."""
+    if not path.exists():
+        return None
+    kept = path.with_name(f"{path.stem}-replaced-{int(path.stat().st_mtime)}{path.suffix}")
+    path.rename(kept)
+    return kept
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
