@@ -70,3 +70,14 @@ def test_summary_reports_worst_output():
     assert not s["passed"] and s["worst_output"] == "b"
     assert [o["name"] for o in s["outputs"]] == ["a", "b"]
     assert math.isclose(s["rel_l2"], 1.0)
+
+
+@pytest.mark.parametrize("wrong", [2.0, -np.inf, np.nan, 0.0])
+def test_a_special_reference_value_must_be_matched(wrong):
+    """Where the reference is +inf (or NaN) a finite value, the other infinity or a NaN is a
+    wrong answer; before, those positions were left out of every figure and the case passed."""
+    ref = np.array([1.0, np.inf, np.nan])
+    out = np.array([1.0, wrong, np.nan])
+    e = compare("y", out, ref, "float32", 1e-6)
+    assert not e.passed and "differ where the reference is inf or NaN" in e.reason
+    assert compare("y", np.array([1.0, np.inf, np.nan]), ref, "float32", 1e-6).passed

@@ -7,14 +7,16 @@ the simulator runs any Python, typed or not)."""
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from kernbench.discovery import discover
 
 from .conftest import ROOT
 
 
-def compile_suite(suite: str, backend: str) -> list[str]:
-    """gpu_compile's table rows for one backend's kernels in a suite (asserting none failed)."""
+def compile_suite(suite: str | Path, backend: str) -> list[str]:
+    """gpu_compile's table rows for one backend's kernels in a suite (a name under suites/, or
+    a path), asserting none failed."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("TRITON_INTERPRET", "NUMBA_ENABLE_CUDASIM")}
     out = subprocess.run([sys.executable, "-m", "kernbench.gpu_compile",
@@ -34,6 +36,32 @@ def test_triton_kernels_compile_for_sm90():
     rows = compile_suite("smoke.toml", "triton")
     compiled = {line.split("/")[0] for line in rows}
     assert kernels_with("triton") <= compiled, kernels_with("triton") - compiled
+
+
+WIDE_ROWS = """
+[suite]
+backends = ["triton"]
+dtypes = ["float32", "bfloat16"]
+[kernels.softmax]
+params = { rows = [2], cols = [20000] }
+modes = ["forward", "backward"]
+[kernels.layer_norm]
+params = { rows = [3], hidden = [20000] }
+modes = ["forward", "backward"]
+[kernels.rms_norm]
+params = { rows = [3], hidden = [20000] }
+modes = ["forward", "backward"]
+"""
+
+
+def test_wide_row_triton_kernels_compile_for_sm90(tmp_path):
+    """Rows wider than one register tile take other kernels (softmax's online pass, the norms'
+    chunked ones), which no smoke shape launches: a shape of their own compiles them."""
+    suite = tmp_path / "wide.toml"
+    suite.write_text(WIDE_ROWS)
+    names = {line.split()[1] for line in compile_suite(suite, "triton")}
+    assert {"_softmax_online", "_softmax_backward_loop", "_layer_norm_chunked",
+            "_layer_norm_bwd_chunk", "_rms_norm_chunked", "_rms_norm_bwd_chunk"} <= names, names
 
 
 def test_numba_cuda_kernels_compile_for_sm90_without_float64_in_float32():

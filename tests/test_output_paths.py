@@ -117,11 +117,13 @@ def test_resume_takes_the_recorded_settings_when_left_out():
 
 def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite):
     out = tmp_path / "r.jsonl"
-    assert main(["run", str(suite), "-o", str(out), "--threads", "1", *QUICK]) == 0
+    assert main(["run", str(suite), "-o", str(out), "--threads", "1", "--mode", "forward",
+                 *QUICK]) == 0
     lines = out.read_text().splitlines()
     header = json.loads(lines[0])
     assert header["settings"]["threads"] == 1 and header["settings"]["isolate"] == "none"
     assert "memory_limit" in header["settings"]
+    assert header["settings"]["filters"]["mode"] == ["forward"]
     out.write_text("\n".join(lines[:2]) + "\n")  # as if stopped after the first case
     assert main(["run", str(suite), "--resume", str(out), "--calibrate", "skip",
                  "--no-progress"]) == 0

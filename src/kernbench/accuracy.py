@@ -72,7 +72,11 @@ def _compare(name, out, ref, dtype, bound) -> OutputError:
     finite_ref = np.where(ref_finite, ref, 0.0)
     ref_norm = float(np.linalg.norm(finite_ref))
     err_norm = float(np.linalg.norm(np.where(ref_finite, diff, 0.0)))
-    if nonfinite:
+    # where the reference itself is ±inf or NaN the output must be the same special value: a
+    # finite number (or the other infinity) there is as wrong as a NaN where it is finite
+    special = ~ref_finite & ~((out == ref) | (np.isnan(out) & np.isnan(ref)))
+    mismatched = int(np.count_nonzero(special))
+    if nonfinite or mismatched:
         rel_l2 = math.nan
     elif ref_norm == 0.0:
         rel_l2 = 0.0 if err_norm == 0.0 else math.inf
@@ -81,11 +85,14 @@ def _compare(name, out, ref, dtype, bound) -> OutputError:
     max_abs = float(diff.max()) if diff.size else 0.0
     ulps = diff / get_format(dtype).ulp(finite_ref)
     max_ulp = float(np.max(np.where(np.isnan(ulps), np.inf, ulps))) if ulps.size else 0.0
-    passed = nonfinite == 0 and math.isfinite(rel_l2) and rel_l2 <= bound
+    passed = nonfinite == 0 and mismatched == 0 and math.isfinite(rel_l2) and rel_l2 <= bound
     reason = None
-    if not passed:
-        reason = (f"{nonfinite} non-finite values where the reference is finite" if nonfinite
-                  else f"rel_l2 {rel_l2:.3g} > tolerance {bound:.3g}")
+    if nonfinite:
+        reason = f"{nonfinite} non-finite values where the reference is finite"
+    elif mismatched:
+        reason = f"{mismatched} values differ where the reference is inf or NaN"
+    elif not passed:
+        reason = f"rel_l2 {rel_l2:.3g} > tolerance {bound:.3g}"
     return OutputError(name, max_abs, rel_l2, max_ulp, nonfinite, bound, passed, reason)
 
 

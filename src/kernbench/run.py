@@ -158,7 +158,8 @@ def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
                      "allocator": settings.allocator, "memory_limit": settings.memory_limit,
                      "env": environment.relevant_env(worker_env),
                      "filters": {"kernel": list(opts.kernel), "backend": list(opts.backend),
-                                 "dtype": list(opts.dtype), "device": list(opts.device)}},
+                                 "dtype": list(opts.dtype), "device": list(opts.device),
+                                 "mode": list(opts.mode)}},
         "ceilings": ceilings,
         "kernels": {name: {"path": str(k.folder), "code_hash": k.code_hash()}
                     for name, k in kernels.items()

@@ -317,8 +317,13 @@ def filter_cases(cases: Iterable[PlannedCase], *, kernels=None, backends=None, d
                 raise unknown("device", w, DEVICE_NAMES, "--device")
             elif allowed is not None and w not in allowed:
                 raise unknown(what, w, allowed, f"--{what}")
+        before = cases
         if what == "backend":
             cases = [p for p in cases if p.case.backend in wanted or p.case.label in wanted]
         else:
             cases = [p for p in cases if key(p) in wanted]
+        if before and not cases:  # say which filter emptied the plan, and what it could take
+            planned = sorted({p.case.label if what == "backend" else key(p) for p in before})
+            raise UsageError(f"--{what} {', '.join(wanted)}: no planned case has it (the cases "
+                             f"left plan: {', '.join(planned)})")
     return cases
