@@ -116,7 +116,7 @@ def test_every_algorithm_has_its_tables_and_plots(page):
         time_svg, roof_svg, heat_svg = svgs
         assert "median time per call" in time_svg and "problem size" in time_svg
         assert "arithmetic intensity" in roof_svg and "GFLOP/s" in roof_svg
-        assert "copy bandwidth" in roof_svg  # the machine's ceiling is drawn
+        assert "memory roof" in roof_svg  # the machine's ceiling is drawn
         assert "machine epsilon" in heat_svg
         # every backend of the kernel is a column of its speed table
         for lab in {label(c) for c in cases if c["kernel"] == kernel}:

@@ -1,6 +1,6 @@
 """numba-cuda AdamW step: one fused in-place elementwise kernel (what apex's and torch's fused
 CUDA optimizers do for one tensor), as the numpy and Triton versions: param, exp_avg and
-exp_avg_sq are updated in place and returned (mutates_inputs), grad is only read. A block of
+exp_avg_sq are updated in place and returned, grad is only read. A block of
 256 threads takes tiles of 1024 elements: each thread first loads its 4 elements of the four
 tensors (16 coalesced loads in flight), then updates and stores the three states, so each
 tensor is read once and each state written once (7 accesses per element). numba cannot mark

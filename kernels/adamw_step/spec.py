@@ -11,8 +11,8 @@ bias correction, exactly as torch.optim.AdamW defines it (amsgrad off, maximize 
 update, so its state holds t - 1 beforehand). Inputs param, grad, exp_avg, exp_avg_sq are flat
 [numel] buffers (what the fused and multi-tensor optimizers see); outputs are the three updated
 tensors, all checked. Backends update in place where their framework does (numpy, numba, torch
-with torch._fused_adamw_ / the hand-written in-place ops, triton): `mutates_inputs` is True and
-forward returns the three (updated) tensors; jax returns new arrays.
+with torch._fused_adamw_ / the hand-written in-place ops, triton), and forward returns the
+three (updated) tensors; jax returns new arrays.
 
 Inputs are drawn like a layer's optimizer state part-way through training: param ~ 0.02 N(0,1)
 (the usual init scale), grad ~ 1e-3 N(0,1), exp_avg ~ 1e-3 N(0,1), exp_avg_sq >= 0 as the mean
@@ -37,7 +37,6 @@ class AdamwStepSpec(KernelSpec):
     inputs = ("param", "grad", "exp_avg", "exp_avg_sq")
     outputs = ("param", "exp_avg", "exp_avg_sq")
     static_params = ("lr", "beta1", "beta2", "eps", "weight_decay", "step")
-    mutates_inputs = True
     tolerances = {
         "float64": Tolerance(64),
         "float32": Tolerance(16),

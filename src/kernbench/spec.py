@@ -36,8 +36,6 @@ class KernelSpec:
     static_params: ClassVar[tuple[str, ...]] = ()
     #: inputs that stay integer (targets, indices): never cast to the case's dtype
     integer_inputs: ClassVar[tuple[str, ...]] = ()
-    #: True when `forward` updates some inputs in place (an optimizer step)
-    mutates_inputs: ClassVar[bool] = False
     #: tolerance per output dtype; float16 falls back to bfloat16's entry scaled by eps
     tolerances: ClassVar[dict[str, Tolerance]] = {
         "float64": Tolerance(64, floor=1e-12),

@@ -19,7 +19,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 
-from ..metrics import gemm_roof
+from ..metrics import gemm_roof, memory_roof
 from .model import KernelSection, dtype_key, flags_of, label_of, median_of, num, sub
 from .units import fmt_sci
 
@@ -219,7 +219,8 @@ def roofline_plot(section: KernelSection, header: dict,
             xs = [num(c.get("intensity")) for c in mine]
             ys = [num(c.get("gflops")) for c in mine]
             ceil = ceilings.get(device) or ceilings.get(device.split(":")[0]) or {}
-            bw = num(ceil.get("copy_gbps")) if isinstance(ceil, dict) else None
+            bw = memory_roof({k: num(ceil.get(k)) for k in ("copy_gbps", "update_gbps")}) \
+                if isinstance(ceil, dict) else None
             gemm = ceil.get("gemm_gflops") if isinstance(ceil, dict) else None
             gemm = gemm if isinstance(gemm, dict) else {}
             roofs = {dt: gemm_roof({k: num(v) for k, v in gemm.items()}, dt) for dt in dtypes}
@@ -230,7 +231,7 @@ def roofline_plot(section: KernelSection, header: dict,
             grid = [x_lo * (x_hi / x_lo) ** (i / 200) for i in range(201)]
             if bw:
                 ax.plot(grid, [bw * x for x in grid], color="#444444", lw=1, ls="--",
-                        label=f"copy bandwidth {bw:.3g} GB/s")
+                        label=f"memory roof {bw:.3g} GB/s")
             for dt, peak in sorted(peaks.items(), key=lambda kv: dtype_key(kv[0])):
                 roof = [min(peak, bw * x) if bw else peak for x in grid]
                 ax.plot(grid, roof, color="#444444", lw=1.6,
