@@ -33,9 +33,8 @@ def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, 
     memory roof is the better of copy and in-place update bandwidth: both count bytes read +
     written, and the update figure is the larger where a copy pays write-allocate reads of its
     destination that the count does not see (kernbench.ceilings). Kernels writing new buffers
-    reach it too (on the 2-core VM, cross-entropy's numba backward moved 61 GB/s over 262 MB
-    against a copy figure of 44 and an update figure of 65), and it is the steadier of the two
-    between calibrations (update 65.7 and 65.1 GB/s, copy 62.8 and 43.7, six hours apart)."""
+    reach past the copy figure too: on the 2-core VM cross-entropy's numba backward moved
+    61 GB/s over 262 MB against a copy figure of 44 and an update figure of 65."""
     if device == "cuda":
         device = "cuda:0"
     dev = (ceilings or {}).get(device) or {}
