@@ -202,9 +202,7 @@ def _run(opts: ABOptions, suite: Suite, cases: list[PlannedCase], settings: RunS
                                 "order": "alternating AB/BA blocks"}}
     paths = out / "base.jsonl", out / "head.jsonl"
     for path in paths:  # an earlier A/B run into the same folder is kept, not deleted
-        kept = keep_previous(path)
-        if kept is not None:
-            print(f"kernbench ab: {path} existed; moved it to {kept}", file=sys.stderr)
+        keep_previous(path)
     worker: ABWorkerProcess | None = None
     worker_key = None
     ordered = order_cases(cases)

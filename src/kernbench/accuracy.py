@@ -66,16 +66,16 @@ def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: floa
 def _compare(name, out, ref, dtype, bound) -> OutputError:
     ref_finite = np.isfinite(ref)
     nonfinite = int(np.count_nonzero(~np.isfinite(out) & ref_finite))
-    diff = np.abs(out - ref)
-    diff = np.where(ref_finite | ~np.isfinite(out), diff, np.inf)
-    diff = np.where(~ref_finite & (out == ref), 0.0, diff)  # matching infinities are exact
+    # where the reference itself is ±inf or NaN the output must be the same special value
+    # (exact: no error); anything else there, a finite number or the other infinity, is as
+    # wrong as a NaN where the reference is finite
+    same_special = ~ref_finite & ((out == ref) | (np.isnan(out) & np.isnan(ref)))
+    mismatched = int(np.count_nonzero(~ref_finite & ~same_special))
+    diff = np.where(ref_finite, np.abs(out - ref), np.inf)
+    diff = np.where(same_special, 0.0, diff)
     finite_ref = np.where(ref_finite, ref, 0.0)
     ref_norm = float(np.linalg.norm(finite_ref))
     err_norm = float(np.linalg.norm(np.where(ref_finite, diff, 0.0)))
-    # where the reference itself is ±inf or NaN the output must be the same special value: a
-    # finite number (or the other infinity) there is as wrong as a NaN where it is finite
-    special = ~ref_finite & ~((out == ref) | (np.isnan(out) & np.isnan(ref)))
-    mismatched = int(np.count_nonzero(special))
     if nonfinite or mismatched:
         rel_l2 = math.nan
     elif ref_norm == 0.0:

@@ -10,6 +10,7 @@ also an input is refused, and a file a fresh run would replace is moved aside, n
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,11 +57,12 @@ def writable_folder(path: str | Path, what: str) -> Path:
 
 def keep_previous(path: Path) -> Path | None:
     """Move an existing file aside (`NAME-replaced-<mtime>.EXT`) before a fresh run writes
-    `path`, so an earlier run's results are never lost; returns where it went."""
+    `path`, so an earlier run's results are never lost; says so and returns where it went."""
     if not path.exists():
         return None
     kept = path.with_name(f"{path.stem}-replaced-{int(path.stat().st_mtime)}{path.suffix}")
     path.rename(kept)
+    print(f"kernbench: {path} existed; moved it to {kept}", file=sys.stderr)
     return kept
 
 

@@ -61,11 +61,11 @@ HEADER_FIELD_TYPES = {"settings": dict, "ceilings": dict, "machine": dict, "soft
                       "git": dict, "ab": dict, "gate": dict, "kernels": dict}
 
 
-def read_run(path: str | Path, repair: bool = False) -> RunFile:
-    """Read and check a results file. A partial last line (a run killed mid-write) is dropped
-    with a warning, and cut from the file when `repair`, but only once the rest has been read
-    as a results file: a file that is not one is never modified. Anything else malformed is a
-    UsageError naming the file and line."""
+def read_run(path: str | Path) -> RunFile:
+    """Read and check a results file; it is never modified (`cut_partial_line` does that for
+    `--resume`, once the file has been read and accepted). A partial last line (a run killed
+    mid-write) is dropped with a warning; anything else malformed is a UsageError naming the
+    file and line."""
     path = Path(path)
     where = str(path)
     if not path.is_file():
@@ -115,8 +115,6 @@ def read_run(path: str | Path, repair: bool = False) -> RunFile:
     if tail.strip():
         warnings.warn(f"{where}: dropping a partial last line ({len(tail)} bytes): the run was "
                       f"cut off while writing", KernbenchWarning, stacklevel=2)
-        if repair:
-            cut_partial_line(path)
     return RunFile(where, header, cases)
 
 

@@ -84,9 +84,7 @@ def execute_run(opts: RunOptions) -> Path:
               file=sys.stderr)
         ceilings = ceilings_mod.load_or_measure(fingerprint, threads, settings.worker_env({}),
                                                 force=opts.calibrate == "force")
-    kept = keep_previous(out)  # a fresh run; resuming the old one is `--resume`
-    if kept is not None:
-        print(f"kernbench: {out} existed; moved it to {kept}", file=sys.stderr)
+    keep_previous(out)  # a fresh run; resuming the old one is `--resume`
     header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
     return stream(out, header, cases, settings, ceilings, opts.progress, opts.profile)
 
@@ -102,7 +100,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def resume_run(opts: RunOptions, suite, cases) -> Path:
-    """Complete an interrupted run: repair a cut-off last line, skip every case already
+    """Complete an interrupted run: drop a cut-off last line, skip every case already
     recorded, append the rest with the original header's ceilings and settings."""
     path = Path(opts.resume)
     if opts.output is not None and Path(opts.output).resolve() != path.resolve():
