@@ -14,6 +14,8 @@ from kernbench.paths import keep_previous, writable_file, writable_folder
 from kernbench.results import SCHEMA, RunWriter
 from kernbench.run import RunOptions, resumed_settings
 
+from .conftest import ROOT
+
 SUITE = """
 [suite]
 backends = ["numpy"]
@@ -88,7 +90,8 @@ def test_resume_of_another_suite_keeps_its_partial_line(tmp_path, suite, capsys)
     other.write_text(json.dumps({**text, "suite": "another"}) + "\n" + '{"type": "ca')
     before = other.read_bytes()
     code = main(["run", str(suite), "--resume", str(other), *QUICK])
-    assert code == 2 and "not 'tiny'" in capsys.readouterr().err
+    # one line: no "dropping a partial last line" warning for a line that is kept
+    one_line_error(capsys, code, "not 'tiny'")
     assert other.read_bytes() == before  # refused after reading: the repair happens only later
 
 
@@ -115,7 +118,7 @@ def test_resume_takes_the_recorded_settings_when_left_out():
         resumed_settings(RunOptions(suite="s", memory_limit=2**31), recorded, Path("r.jsonl"))
 
 
-def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite):
+def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite, capsys):
     out = tmp_path / "r.jsonl"
     assert main(["run", str(suite), "-o", str(out), "--threads", "1", "--mode", "forward",
                  *QUICK]) == 0
@@ -124,9 +127,14 @@ def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite):
     assert header["settings"]["threads"] == 1 and header["settings"]["isolate"] == "none"
     assert "memory_limit" in header["settings"]
     assert header["settings"]["filters"]["mode"] == ["forward"]
-    out.write_text("\n".join(lines[:2]) + "\n")  # as if stopped after the first case
+    # as if killed while writing the second case
+    out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])
+    capsys.readouterr()
     assert main(["run", str(suite), "--resume", str(out), "--calibrate", "skip",
                  "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert f"kernbench: warning: {out}: cut a partial last line (20 bytes)" in err, err
+    assert "dropping" not in err, err
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()[1:]]
     assert len(ids) == len(set(ids)) == 2
 
@@ -136,13 +144,37 @@ def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite):
     ["report", "{r}", "-o", "{r}", "--no-plots"],
     ["export", "{r}", "-o", "{r}"],
     ["gate", "--current", "{r}", "--baseline", "{r}", "--markdown", "{r}"],
+    ["gate", "--current", "{other}", "--baseline", "{r}", "--markdown", "{r}"],  # the baseline
+    ["gate", "--current", "{other}", "--baseline", "{folder}", "--markdown", "{r}"],  # found one
 ])
 def test_an_output_that_is_also_the_input_is_refused(tmp_path, capsys, command):
     path = results_file(tmp_path / "r.jsonl")
+    other = results_file(tmp_path / "other.jsonl")
+    folder = tmp_path / "baselines"
+    (folder / ("f" * 12)).mkdir(parents=True)
+    (folder / ("f" * 12) / "tiny.jsonl").symlink_to(path)  # <fingerprint>/<suite>.jsonl
     before = path.read_bytes()
-    code = main([part.format(r=path) for part in command])
+    code = main([part.format(r=path, other=other, folder=folder) for part in command])
     one_line_error(capsys, code, "is also an input")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "{suite}", "-o", "{suite}", *QUICK],
+    ["ab", "{suite}", "--base-kernels", "{kernels}", "--markdown", "{suite}", "--no-progress"],
+    ["ab", "{suite}", "--base-kernels", "{kernels}", "-o", "{ab}", "--markdown", "{ab}/head.jsonl",
+     "--no-progress"],
+])
+def test_the_suite_and_abs_results_are_inputs_too(tmp_path, suite, capsys, command):
+    """run -o and ab --markdown naming the suite file, or ab --markdown naming a results file
+    ab is about to write, are refused before anything runs."""
+    before = suite.read_bytes()
+    kernels = ROOT / "kernels"
+    code = main([part.format(suite=suite, kernels=kernels, ab=tmp_path / "ab")
+                 for part in command])
+    one_line_error(capsys, code, "is also an input")
+    assert suite.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]
 
 
 @pytest.mark.parametrize("command", [

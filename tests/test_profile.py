@@ -140,6 +140,16 @@ def test_numba_profile_has_cprofile_lines_and_code(tmp_path, capsys):
     asm = [p for p in index["artifacts"]["numba_code"] if p.endswith(".s")]
     assert asm and "_softmax" in (folder / asm[0]).read_text()
     assert "source lines of the kernel file" in out
+    assert index["input_copies"] > 1  # rotated as the benchmark rotates a 64 KiB input
+
+
+def test_interpreted_triton_profile_times_one_copy_as_the_benchmark_does(tmp_path, capsys):
+    """The profile's median comes from the benchmark's own timed loop: under the interpreter
+    that is one input copy (there is no cache to defeat, and each copy costs a slow run)."""
+    case_id = "softmax/triton/cpu/float32/forward/rows=4,cols=8"
+    index, _folder, _out = _profile(tmp_path, case_id, capsys, "--calls", "2")
+    assert index["input_copies"] == 1 and "interpreted" in index["flags"]
+    assert index["profiler"].startswith("cProfile") and index["median_s"] > 0
 
 
 def test_run_profile_links_records_and_reports_per_call_figures(tmp_path):

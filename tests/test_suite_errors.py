@@ -45,7 +45,7 @@ def test_bad_suite(tmp_path, capsys, text, expected):
     (["--backend", "tensorflow"], "unknown backend 'tensorflow'"),
     (["--dtype", "int8"], "unknown dtype 'int8'"),
     (["--isolate", "thread"], "unknown mode 'thread'"),
-    (["--kernels", "/nonexistent/dir"], "no such directory"),
+    (["--kernels", "{missing}"], "no such directory"),  # a tmp_path's child: surely absent
     (["--device", "tpu"], "unknown device 'tpu'"),
     (["--device", "cuda"], "--device cuda: no planned case has it (the cases left plan: cpu)"),
     (["--kernel", "matmul", "--backend", "numba_cuda"],
@@ -57,7 +57,8 @@ def test_bad_suite(tmp_path, capsys, text, expected):
     (["--memory-limit", "nan"], "must be a positive number of GiB, got nan"),
     (["--memory-limit", "4G"], "not a number of GiB: '4G'"),
 ])
-def test_bad_filters(capsys, args, expected):
+def test_bad_filters(tmp_path, capsys, args, expected):
+    args = [a.replace("{missing}", str(tmp_path / "missing")) for a in args]
     code = main(["run", str(ROOT / "suites" / "smoke.toml"), "--calibrate", "skip", *args])
     assert code == 2
     assert expected in capsys.readouterr().err
@@ -162,14 +163,18 @@ def _with(settings: str) -> str:
     ("min_samples = 501", "min_samples: min_samples (501) must not exceed max_samples (500)"),
 ])
 def test_bad_settings(tmp_path, capsys, settings, expected):
-    # per kernel too: the same checks apply to a [kernels.X] override
-    for text in (_with(settings), BASE + settings + "\n"):
+    # per kernel too: the same checks apply to a [kernels.X] override; each is named where it
+    # was written, except a [suite] value that is wrong only against a default, which a kernel
+    # could override (max_samples below min_samples' default): that is named where it applies
+    against_default = "must not exceed" in expected and "\n" not in settings
+    suite_table = "[kernels.softmax]" if against_default else "[suite]"
+    for text, table in ((_with(settings), suite_table), (BASE + settings + "\n",
+                                                          "[kernels.softmax]")):
         path = tmp_path / "bad.toml"
         path.write_text(text)
         assert main(["run", str(path), "--dry-run"]) == 2
         err = capsys.readouterr().err
-        # (a [suite] setting is checked, and named, where it applies: in each kernel's table)
-        assert f"{path}: [kernels.softmax] {expected}" in err, err
+        assert f"{path}: {table} {expected}" in err, err
         assert len(err.strip().splitlines()) == 1
 
 
@@ -186,3 +191,27 @@ def test_zero_settings_that_mean_something_load(tmp_path):
     s = p.settings
     assert (s.budget_s, s.warmup_s, s.min_block_s, s.min_samples, s.max_samples,
             s.timeout_s) == (0.0, 0.0, 0.0, 2, 2, 0.5)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ('dtypes = ["float33"]', "[suite] dtypes"),
+    ('devices = ["tpu"]', "[suite] devices"),
+    ('modes = ["fwd"]', "[suite] modes"),
+    ('backends = ["nunpy"]', "[suite] backends"),
+])
+def test_suite_table_errors_name_the_suite_table(tmp_path, capsys, line, expected):
+    """A wrong value in [suite] is named there, not under the first kernel that inherits it."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[suite]\n{line}\n[kernels.softmax]\nparams = {{ rows = [4], cols = [8] }}\n"
+                    "[kernels.matmul]\nparams = { m = [4], n = [4], k = [4] }\n")
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: {expected}" in err and "kernels." not in err, err
+
+
+def test_an_unknown_backend_filter_is_named_and_listed_once(capsys):
+    code = main(["run", str(ROOT / "suites" / "smoke.toml"), "--dry-run", "--backend", "numpyy"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("kernbench: error: --backend: unknown backend 'numpyy'")
+    allowed = err.split("allowed: ")[1].strip().split(", ")
+    assert len(allowed) == len(set(allowed)) and "numpy" in allowed, err

@@ -30,7 +30,7 @@ class KernbenchWarning(UserWarning):
 
 def unknown(what: str, value: object, allowed: Iterable[str], where: str = "") -> UsageError:
     """Build the error for an unknown name, with a did-you-mean and the allowed values."""
-    allowed = sorted(str(a) for a in allowed)
+    allowed = sorted({str(a) for a in allowed})
     close = difflib.get_close_matches(str(value), allowed, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     prefix = f"{where}: " if where else ""

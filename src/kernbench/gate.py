@@ -111,10 +111,11 @@ def save_baseline(results: str | Path, root: str | Path = BASELINE_ROOT) -> Path
 def run_gate(opts: GateOptions, out: TextIO | None = None) -> int:
     """Compare, print the table, write the summaries; return the exit code."""
     out = out or sys.stdout
-    if opts.markdown:  # checked before comparing: a bad path fails before any output
-        writable_file(opts.markdown, "--markdown", inputs=[opts.current])
     current = load_results(opts.current)
-    base = load_results(baseline_path(current, opts.baseline, opts.root))
+    base_file = baseline_path(current, opts.baseline, opts.root)
+    if opts.markdown:  # checked before comparing: a bad path fails before any output
+        writable_file(opts.markdown, "--markdown", inputs=[opts.current, base_file])
+    base = load_results(base_file)
     result = compare(base, current, opts.policy)
     code = exit_code(result)
     out.write(terminal(result, show_all=opts.show_all) + "\n")

@@ -111,9 +111,14 @@ def dispatch(args: argparse.Namespace) -> int:
 
         policy = _policy(args)
         if args.markdown:  # before the sweep, not after it
+            from pathlib import Path
+
             from .paths import writable_file
 
-            writable_file(args.markdown, "--markdown")
+            # the suite, and the results ab writes into a folder -o names, are its inputs
+            ab_files = [Path(args.output) / f"{side}.jsonl" for side in ("base", "head")
+                        ] if args.output else []
+            writable_file(args.markdown, "--markdown", inputs=[args.suite, *ab_files])
         base, head = execute_ab(ABOptions(
             suite=args.suite, base=args.base, base_kernels=args.base_kernels, output=args.output,
             kernels_dirs=tuple(args.kernels), kernel=tuple(args.kernel),

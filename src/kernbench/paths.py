@@ -67,7 +67,11 @@ def keep_previous(path: Path) -> Path | None:
 
 
 def _same_file(a: Path, b: Path) -> bool:
+    """Whether `a` and `b` name one file: the same inode where both exist (links included),
+    else the same absolute path (an input a command will write first, as ab's results)."""
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
     except OSError:
         return False

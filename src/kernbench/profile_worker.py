@@ -4,9 +4,10 @@ folder. Started by kernbench.profile with the run's worker environment; framewor
 here only, as in kernbench.worker.
 
 Steady state means what the benchmark times: `Worker.prepare` draws the inputs and makes the
-first call (compilation), then `timing.measure` warms up and measures the median on rotating
-input copies (recorded in the index, so the profile can be compared with the benchmark), then
-the profiler records `calls` more calls on the same copies. One profiler per family:
+first call (compilation), then the benchmark's own timed loop (`Worker._time`: the same input
+copies, and on a GPU the same CUDA events, L2 flush and clock warm-up) measures the median
+(recorded in the index, so the profile can be compared with the benchmark), then the profiler
+records `calls` more calls on the same copies. One profiler per family:
 
 - torch (torch_eager, torch_compile), triton and numba_cuda: torch.profiler with shapes and
   memory through `tensorboard_trace_handler`; for torch_compile, inductor's debug trace and
@@ -45,12 +46,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import timing
 from .backends import family_of
 from .case import Case, CaseSettings
 from .dtypes import get_format
 from .profile import INDEX_NAME, LOG_NAME, PROFILE_SCHEMA
-from .worker import PreparedCase, Worker, jsonable, n_copies
+from .worker import PreparedCase, Worker, jsonable
 
 #: Profile enough calls to fill this long (calls are clamped to MIN_CALLS..MAX_CALLS).
 PROFILE_TARGET_S = 0.25
@@ -494,21 +494,24 @@ def profile_case(case: Case, settings: CaseSettings, folder: str, impl: str, out
         prof.after_prepare(p)
     p.first_out = None
     inputs = p.inputs(0)
-    copies = n_copies(p.spec.input_bytes(inputs, get_format(case.dtype).itemsize), settings)
+    # the benchmark's own copies and timed loop (one copy, CUDA events, L2 flush and clock
+    # warm-up on a GPU; one copy under the Triton interpreter), so the median beside the
+    # profile is the one `run` would record
+    copies = Worker._copies(p.family, case.device, p.spec, inputs,
+                            get_format(case.dtype).itemsize, settings)
     argsets = [p.convert(inputs) for _ in range(copies)]
     p.args_a = ()
-    block = timing.make_block(p.call, argsets, p.sync)
-    measured = timing.measure(block, budget_s=settings.budget_s,
-                              min_block_s=settings.min_block_s,
-                              min_samples=settings.min_samples,
-                              max_samples=settings.max_samples, warmup_s=settings.warmup_s)
-    n = calls or auto_calls(measured.median_s)
+    timed: dict[str, Any] = {}
+    Worker._time(p.family, p.call, argsets, case.device, settings, timed)
+    median_s = timed["time"]["median_s"]
+    n = calls or auto_calls(median_s)
     index: dict[str, Any] = {
         "type": "profile", "schema": PROFILE_SCHEMA, "id": case.id, "case": case.to_dict(),
         "family": p.family.name, "profiler": " + ".join(pr.name for pr in profilers),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
         "threads": threads, "calls": n, "input_copies": copies, "compile_s": p.compile_s,
-        "median_s": measured.median_s, "time": measured.to_dict(),
+        "median_s": median_s, "time": timed["time"],
+        **{k: timed[k] for k in ("timer", "clocks_settled") if k in timed},
         "flags": p.family.flags(case.backend, case.device), "artifacts": {}}
     for prof in profilers:
         found = prof.profile(p, argsets, n, out)
@@ -521,8 +524,7 @@ def profile_case(case: Case, settings: CaseSettings, folder: str, impl: str, out
         typical = hottest["self_per_call_s"] if typical is None else typical
         index["hot_op"] = {"name": hottest["name"], "self_per_call_s": hottest["self_per_call_s"],
                            "self_per_call_median_s": hottest.get("self_per_call_median_s"),
-                           "fraction_of_median": (typical / measured.median_s
-                                                  if measured.median_s else None)}
+                           "fraction_of_median": typical / median_s if median_s else None}
     return index
 
 

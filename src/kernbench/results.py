@@ -118,12 +118,16 @@ def read_run(path: str | Path) -> RunFile:
     return RunFile(where, header, cases)
 
 
-def cut_partial_line(path: str | Path) -> None:
+def cut_partial_line(path: str | Path) -> int:
     """Cut a results file after its last complete line (the part a killed writer left), so
-    appended records start on a line of their own. Call it only on a file `read_run` accepted."""
+    appended records start on a line of their own; returns the bytes cut. Call it only on a
+    file `read_run` accepted."""
     raw = Path(path).read_bytes()
-    with open(path, "r+b") as f:
-        f.truncate(raw.rfind(b"\n") + 1)
+    keep = raw.rfind(b"\n") + 1
+    if keep < len(raw):
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+    return len(raw) - keep
 
 
 def _check_fields(record: dict, types: dict, where: str) -> None:

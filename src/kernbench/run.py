@@ -6,13 +6,14 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import ceilings as ceilings_mod
 from . import environment
 from .discovery import discover
-from .errors import UsageError
+from .errors import KernbenchWarning, UsageError
 from .paths import keep_previous, writable_file
 from .results import SCHEMA, RunWriter, cut_partial_line, read_run
 from .runner import ISOLATION, RunSettings, run_cases, shard_of
@@ -75,7 +76,7 @@ def execute_run(opts: RunOptions) -> Path:
     if opts.allocator is not None:
         settings.allocator = opts.allocator
     # checked before calibrating: a path that cannot be written fails now, not after the sweep
-    out = writable_file(opts.output or default_output(suite.name), "-o")
+    out = writable_file(opts.output or default_output(suite.name), "-o", inputs=[suite.path])
     mach, soft = environment.machine(), environment.software()
     fingerprint = environment.fingerprint(mach, soft)
     ceilings: dict = {}
@@ -106,13 +107,20 @@ def resume_run(opts: RunOptions, suite, cases) -> Path:
     if opts.output is not None and Path(opts.output).resolve() != path.resolve():
         raise UsageError(f"--resume {path} appends to that file; -o {opts.output} names "
                          f"another (drop -o)")
-    run = read_run(path)
+    with warnings.catch_warnings():  # read_run's "dropping a partial line": said below, once
+        # the file is accepted and the line is really cut (a refused file keeps it)
+        warnings.simplefilter("ignore", KernbenchWarning)
+        run = read_run(path)
     if run.header.get("suite") != suite.name:
         raise UsageError(f"--resume {path}: it is a run of suite {run.header.get('suite')!r}, "
                          f"not {suite.name!r}")
     settings = resumed_settings(opts, run.header.get("settings") or {}, path)
     writable_file(path, "--resume")
-    cut_partial_line(path)  # only now: a file refused above is left exactly as it was
+    cut = cut_partial_line(path)  # only now: a file refused above is left exactly as it was
+    if cut:
+        warnings.warn(f"{path}: cut a partial last line ({cut} bytes): the run was cut off "
+                      f"while writing it, and that case runs again", KernbenchWarning,
+                      stacklevel=2)
     done = {c["id"] for c in run.cases}
     todo = [p for p in cases if p.case.id not in done]
     print(f"kernbench: resuming {path}: {len(done)} cases done, {len(todo)} to run",

@@ -121,6 +121,7 @@ def build_suite(data: dict, kernels: dict[str, Kernel], where: str) -> Suite:
     if not table:
         raise UsageError(f"{where}: [kernels]: no kernels listed; available: "
                          f"{', '.join(sorted(kernels))}")
+    _check_suite_values(head, f"{where}: [suite]")
     planned: list[PlannedCase] = []
     gate = {"threshold": _gate_threshold(head, f"{where}: [suite]"), "kernels": {}}
     for kname, kconf in table.items():
@@ -158,15 +159,36 @@ def is_device_name(d: str) -> bool:
     return d == "cpu" or d == "cuda" or (d.startswith("cuda:") and d[5:].isdigit())
 
 
-def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
-    spec = kernel.spec
-    settings = _settings(conf, where)
+def _check_suite_values(head: dict, where: str) -> None:
+    """The [suite] table's own values, so an error in one is named under [suite], not under the
+    first kernel that inherits it. What depends on a kernel (a labelled backend such as
+    "torch_eager:sdpa", min_samples against a max_samples only a kernel sets) is checked per
+    kernel, on the merged table."""
+    if {"min_samples", "max_samples"} <= head.keys():
+        _settings(head, where)  # both set here: they contradict each other here
+    else:
+        _setting_values(head, where)
+    _sweep_axes(head, where)
+    for b in _str_list(head, "backends", list(BACKENDS), where):
+        if ":" not in b and b not in BACKENDS:
+            raise unknown("backend", b, BACKENDS, f"{where} backends")
+
+
+def _sweep_axes(conf: dict, where: str) -> tuple[list[str], list[str], list[str]]:
+    """(dtypes, devices, modes) of a table, checked."""
     dtypes = _names(conf, "dtypes", ["float32"], FLOAT_DTYPES, where)
     devices = _str_list(conf, "devices", ["cpu"], where)
     for d in devices:
         if not is_device_name(d):
             raise unknown("device", d, DEVICE_NAMES, f"{where} devices")
     modes = _names(conf, "modes", ["forward"], MODES, where)
+    return dtypes, devices, modes
+
+
+def _expand(kernel: Kernel, conf: dict, where: str) -> Iterable[PlannedCase]:
+    spec = kernel.spec
+    settings = _settings(conf, where)
+    dtypes, devices, modes = _sweep_axes(conf, where)
     backends = _str_list(conf, "backends", list(BACKENDS), where)
     # a simulator (numba-cuda on a CPU) runs only where a suite names it: minutes per call at
     # ordinary shapes would swamp a sweep that merely left `backends` to its default
@@ -233,7 +255,8 @@ POSITIVE_SETTINGS = {"max_samples", "timeout_s"}
 MAX_TIMEOUT_S = 1e6
 
 
-def _settings(conf: dict, where: str) -> CaseSettings:
+def _setting_values(conf: dict, where: str) -> dict[str, Any]:
+    """The CaseSettings fields a table sets, each checked on its own."""
     values = {}
     for key in SETTING_FIELDS:
         if key not in conf:
@@ -258,6 +281,11 @@ def _settings(conf: dict, where: str) -> CaseSettings:
         if key == "timeout_s" and value > MAX_TIMEOUT_S:
             raise UsageError(f"{where} {key}: must be at most {MAX_TIMEOUT_S:g} s, got {value!r}")
         values[key] = value
+    return values
+
+
+def _settings(conf: dict, where: str) -> CaseSettings:
+    values = _setting_values(conf, where)
     settings = CaseSettings(**values)
     if settings.min_samples > settings.max_samples:
         given = " and ".join(k for k in ("min_samples", "max_samples") if k in values)
@@ -312,7 +340,8 @@ def filter_cases(cases: Iterable[PlannedCase], *, kernels=None, backends=None, d
             continue
         for w in wanted:
             if what == "backend":
-                family_of(w)  # raises for an unknown backend
+                if w.split(":", 1)[0] not in BACKENDS:  # a variant label's base name counts
+                    raise unknown("backend", w, BACKENDS, "--backend")
             elif what == "device" and not is_device_name(w):
                 raise unknown("device", w, DEVICE_NAMES, "--device")
             elif allowed is not None and w not in allowed:
