@@ -107,6 +107,8 @@ def test_faults_are_recorded_and_sweep_goes_on(tmp_path):
     status = {c["kernel"]: c for c in read_run(out).cases}
     assert status["f_raises"]["status"] == "failed"
     assert "boom <b>" in status["f_raises"]["reason"]
+    # the reason names the line to open: the innermost frame in the kernel's own files
+    assert status["f_raises"]["reason"].endswith("(f_raises_numpy.py:2)")
     assert status["f_aborts"]["status"] == "crashed"
     assert "SIGABRT" in status["f_aborts"]["reason"]
     assert status["f_segfault"]["status"] == "crashed"
@@ -138,3 +140,21 @@ def test_unknown_family_in_file_name(tmp_path, capsys):
     write_kernel(tmp_path / "k", "odd", SPEC, {"tensorflow": GOOD})
     assert main(["list", "--kernels", str(tmp_path / "k")]) == 2
     assert "odd_tensorflow.py" in capsys.readouterr().err
+
+
+def test_a_failure_before_entering_the_kernel_names_the_file_called(tmp_path):
+    """A call the harness makes with arguments the kernel does not take (a backward without
+    the static params) fails in the harness's frame: the reason names the file it called."""
+    from kernbench.worker import _kernel_frame
+
+    def harness_call():
+        def backward(saved, grad):  # the kernel's signature, as written in its file
+            return grad
+        return backward(None, None, dim=-1)
+
+    with pytest.raises(TypeError) as info:
+        harness_call()
+    assert _kernel_frame(info.value, str(tmp_path), "/k/softmax/softmax_torch.py") == (
+        "calling softmax_torch.py")
+    here = _kernel_frame(info.value, str(ROOT / "tests"), "unused.py")
+    assert here.startswith("test_wrong_kernels.py:"), here

@@ -74,6 +74,23 @@ def seen_inputs(spec, family, inputs: dict, args: tuple) -> dict:
             for k, a in zip(spec.inputs, args)}
 
 
+def _kernel_frame(exc: BaseException, folder: str, impl: str) -> str:
+    """Where in the kernel's own files a failure happened: the innermost traceback frame in the
+    kernel's folder (`softmax_torch.py:42`), else "calling <implementation file>" (a call that
+    failed before entering it: a signature the harness does not match, as a `backward` that
+    takes no static params). The reason line then names the file to open without the
+    traceback."""
+    try:
+        root = Path(folder).resolve()
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if Path(f.filename).resolve().is_relative_to(root)]
+    except (OSError, ValueError):
+        frames = []
+    if frames:
+        return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+    return f"calling {Path(impl).name}"
+
+
 class PreparedCase:
     """A case made ready to call: its family, spec, wrapped callable and first inputs."""
 
@@ -148,7 +165,8 @@ class Worker:
             record["status"] = "failed"
             prefix = "out of memory: " if isinstance(exc, MemoryError) or "out of memory" in str(
                 exc).lower() else ""
-            record["reason"] = f"{prefix}{type(exc).__name__}: {exc}".strip()[:2000]
+            where = _kernel_frame(exc, folder, impl)
+            record["reason"] = f"{prefix}{type(exc).__name__}: {exc} ({where})".strip()[:2000]
             record["traceback"] = traceback.format_exc()[-4000:]
         record["wall_s"] = time.perf_counter() - started
         return record
