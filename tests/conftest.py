@@ -41,3 +41,27 @@ def write_kernel(root: Path, name: str, spec_src: str, backends: dict[str, str])
     for family, src in backends.items():
         (folder / f"{name}_{family}.py").write_text(src)
     return folder
+
+
+def case_record(cid: str, samples=None, status: str = "ok", per_sample_calls: int = 1,
+                **extra) -> dict:
+    """A case record as the worker writes one, for tests that write results files by hand (the
+    gate, compare, the results reader, output paths). Its fields come from the id
+    (kernel/backend/device/dtype/mode/k=v,...); `samples` (seconds per call) become the `time`
+    block with its median, min, IQR and count; `extra` adds or replaces fields."""
+    import numpy as np
+
+    kernel, backend, device, dtype, mode, params = cid.split("/")
+    rec = {"type": "case", "id": cid, "kernel": kernel, "backend": backend, "variant": "",
+           "device": device, "dtype": dtype, "mode": mode,
+           "params": {k: int(v) for k, v in (p.split("=") for p in params.split(",") if p)},
+           "status": status, "reason": None, "flags": [],
+           "accuracy": {"rel_l2": 1e-7, "tolerance": 2e-6, "passed": status == "ok"}}
+    if samples is not None:
+        s = [float(x) for x in samples]
+        q1, median, q3 = np.percentile(s, [25, 50, 75])
+        rec["time"] = {"samples_s": s, "per_sample_calls": per_sample_calls,
+                       "median_s": float(median), "min_s": min(s), "iqr_s": float(q3 - q1),
+                       "n_samples": len(s)}
+    rec.update(extra)
+    return rec

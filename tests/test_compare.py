@@ -26,6 +26,8 @@ from kernbench.compare import (
 )
 from kernbench.results import RunFile
 
+from .conftest import case_record
+
 FP = "fp0"
 
 
@@ -40,15 +42,7 @@ def header(fingerprint: str = FP, kernels: dict | None = None, **extra) -> dict:
 
 
 def case(cid: str, samples=None, status: str = "ok", **extra) -> dict:
-    kernel, backend = cid.split("/")[:2]
-    rec = {"type": "case", "id": cid, "kernel": kernel, "backend": backend, "variant": "",
-           "device": "cpu", "dtype": "float32", "status": status, "reason": extra.pop(
-               "reason", None), "flags": extra.pop("flags", []),
-           "accuracy": {"rel_l2": 1e-7, "tolerance": 2e-6, "passed": status == "ok"}}
-    if samples is not None:
-        rec["time"] = {"samples_s": [float(x) for x in samples], "per_sample_calls": 10}
-    rec.update(extra)
-    return rec
+    return case_record(cid, samples, status, per_sample_calls=10, **extra)
 
 
 def run(cases: list[dict], path: str = "run.jsonl", **h) -> RunFile:

@@ -20,7 +20,7 @@ from kernbench.pytest_bench import from_pytest_benchmark, to_pytest_benchmark
 from kernbench.results import RunWriter, read_run
 from kernbench.suite import build_suite
 
-from .conftest import write_kernel
+from .conftest import case_record, write_kernel
 
 SLOW_ID = "softmax/numpy/cpu/float32/forward/rows=64,cols=128"
 IDS = [SLOW_ID, "matmul/numpy/cpu/float32/forward/m=64,n=64,k=64",
@@ -38,18 +38,12 @@ def write_run(path: Path, factor: dict[str, float] | None = None, fingerprint: s
               "started": "2026-01-01T00:00:00", "git": {"commit": "abc", "dirty": False}}
     with RunWriter(path, header) as w:
         for cid in IDS:
-            kernel, backend = cid.split("/")[:2]
             st, reason = (status or {}).get(cid, ("ok", None))
-            rec = {"type": "case", "id": cid, "kernel": kernel, "backend": backend,
-                   "variant": "", "device": "cpu", "dtype": "float32", "mode": "forward",
-                   "params": {}, "status": st, "reason": reason, "flags": [],
-                   "accuracy": {"rel_l2": 1e-7, "tolerance": 2e-6, "passed": st == "ok"}}
+            samples = None
             if st == "ok":
                 scale = 1e-3 * (factor or {}).get(cid, 1.0)
                 samples = scale * np.exp(rng.normal(0, 0.02, 40))
-                rec["time"] = {"samples_s": samples.tolist(), "per_sample_calls": 5,
-                               "median_s": float(np.median(samples))}
-            w.write(rec)
+            w.write(case_record(cid, samples, st, per_sample_calls=5, reason=reason))
     return path
 
 

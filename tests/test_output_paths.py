@@ -14,7 +14,7 @@ from kernbench.paths import keep_previous, writable_file, writable_folder
 from kernbench.results import SCHEMA, RunWriter
 from kernbench.run import RunOptions, resumed_settings
 
-from .conftest import ROOT
+from .conftest import ROOT, case_record
 
 SUITE = """
 [suite]
@@ -38,12 +38,8 @@ def results_file(path: Path, n_cases: int = 1, threads: int = 2) -> Path:
               "fingerprint": "f" * 12, "settings": {"threads": threads, "isolate": "none"}}
     with RunWriter(path, header) as w:
         for i in range(n_cases):
-            w.write({"type": "case", "id": f"softmax/numpy/cpu/float32/forward/rows=4,cols={i}",
-                     "kernel": "softmax", "backend": "numpy", "variant": "", "device": "cpu",
-                     "dtype": "float32", "mode": "forward", "params": {"rows": 4, "cols": i},
-                     "status": "ok", "reason": None,
-                     "time": {"samples_s": [1e-3] * 3, "per_sample_calls": 1,
-                              "median_s": 1e-3, "min_s": 1e-3, "iqr_s": 0.0, "n_samples": 3}})
+            w.write(case_record(f"softmax/numpy/cpu/float32/forward/rows=4,cols={i}",
+                                [1e-3] * 3))
     return path
 
 

@@ -7,17 +7,14 @@ import pytest
 from kernbench.errors import UsageError
 from kernbench.results import SCHEMA, RunWriter, cut_partial_line, load, read_run
 
+from .conftest import case_record
+
 HEADER = {"type": "run", "schema": SCHEMA, "run_id": "r1", "suite": "t"}
 
 
 def case(i, status="ok"):
-    return {"type": "case", "id": f"k/numpy/cpu/float32/forward/n={i}", "kernel": "k",
-            "backend": "numpy", "variant": "", "device": "cpu", "dtype": "float32",
-            "mode": "forward", "params": {"n": i}, "status": status, "reason": None,
-            "time": {"samples_s": [1.0, 2.0, 3.0], "per_sample_calls": 1, "median_s": 2.0,
-                     "min_s": 1.0, "iqr_s": 1.0, "n_samples": 3},
-            "accuracy": {"rel_l2": 1e-7, "passed": True}, "memory": {"peak_bytes": 10,
-                                                                     "method": "tracemalloc"}}
+    return case_record(f"k/numpy/cpu/float32/forward/n={i}", [1.0, 2.0, 3.0], status,
+                       memory={"peak_bytes": 10, "method": "tracemalloc"})
 
 
 def test_round_trip_and_dataframe(tmp_path):
