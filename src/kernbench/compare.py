@@ -580,6 +580,11 @@ def _judge_exact(cid: str, b: dict | None, c: dict | None, policy: GatePolicy,
                          f"need {MIN_SAMPLES})")
     if not comparable and not d.interpreted:
         d.reasons.append("timing not compared: the runs are not comparable")
+    busy = [side for side, rec in (("baseline", b), ("current", c))
+            if "contended" in (rec.get("flags") or [])]
+    if busy and d.timing_ok:  # judged all the same: the note says what may explain a verdict
+        d.reasons.append(f"timed on shared CPUs (CONTENDED) in the {' and '.join(busy)} run: a "
+                         f"change may be the load's")
     return d
 
 

@@ -511,7 +511,7 @@ def profile_case(case: Case, settings: CaseSettings, folder: str, impl: str, out
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(),
         "threads": threads, "calls": n, "input_copies": copies, "compile_s": p.compile_s,
         "median_s": median_s, "time": timed["time"],
-        **{k: timed[k] for k in ("timer", "clocks_settled") if k in timed},
+        **{k: timed[k] for k in ("timer", "clocks_settled", "contention") if k in timed},
         "flags": p.family.flags(case.backend, case.device), "artifacts": {}}
     for prof in profilers:
         found = prof.profile(p, argsets, n, out)

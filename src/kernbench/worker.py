@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from . import accuracy, memory, timing
+from . import accuracy, contention, memory, timing
 from .backends import family_of
 from .backends.base import Unsupported
 from .case import Case, CaseSettings
@@ -382,12 +382,20 @@ class Worker:
             # torch-launched families only, and JAX times by the host clock
             record["timer"] = family.gpu_timer(settings)
             warmup_s = 0.0
-        measurement = timing.measure(
-            block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
-            min_samples=settings.min_samples, max_samples=settings.max_samples,
-            warmup_s=warmup_s)
+        with contention.Window() as window:
+            measurement = timing.measure(
+                block, budget_s=settings.budget_s, min_block_s=settings.min_block_s,
+                min_samples=settings.min_samples, max_samples=settings.max_samples,
+                warmup_s=warmup_s)
         record["time"] = measurement.to_dict()
         record["input_copies"] = len(argsets)
+        found = window.result()
+        if found is not None:
+            record["contention"] = found
+            if contention.contended(found):
+                flags = record.setdefault("flags", [])
+                if "contended" not in flags:
+                    flags.append("contended")
 
     @staticmethod
     def _worst_of(first: list, second: list) -> list:

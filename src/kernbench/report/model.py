@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..contention import CONTENDED_SHARE
 from ..dtypes import FORMATS
 from ..errors import unknown
 from ..metrics import ceiling_for
@@ -44,6 +45,9 @@ UNRANKED_FLAGS = {
     "suspect": "faster than this machine's ceiling allows: probably a missing synchronisation",
     "inaccurate": "fails its accuracy tolerance",
 }
+#: A flag that keeps the time ranked but warns that it may be too slow.
+CONTENDED_TEXT = ("timed on shared CPUs ({figures}): the time may be too slow, even with a tight "
+                  "spread")
 DEFAULT_REFERENCE = "numpy"
 #: Row labels (parameters) up to this long are shown whole, even where some never vary.
 SHORT_LABEL = 32
@@ -139,6 +143,8 @@ class SpeedCell:
     fastest: bool = False
     reason: str | None = None
     case_id: str = ""
+    #: how the CPUs were shared while it was timed, where the case is flagged `contended`
+    contended: str | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +314,7 @@ class ReportModel:
     counts: dict[str, int]
     dtypes: list[str] = field(default_factory=list)
     has_reference: bool = True  # False: the reference backend is not in this run
+    contended: int = 0  # timed cases flagged `contended`
 
 
 # -- building --------------------------------------------------------------------------------
@@ -332,8 +339,9 @@ def build(run: RunFile, reference: str | None = None) -> ReportModel:
     labels = sorted({lab for r in summary for lab in r.cells}, key=backend_key)
     counts = _count(cases)
     dtypes = sorted({str(c.get("dtype")) for c in cases}, key=dtype_key)
+    contended = sum(1 for c in cases if median_of(c) is not None and "contended" in flags_of(c))
     return ReportModel(run.path, run.header, reference, sections, summary, labels, counts, dtypes,
-                       reference in present)
+                       reference in present, contended)
 
 
 def _count(cases: Iterable[dict]) -> dict[str, int]:
@@ -454,7 +462,30 @@ def _speed_cell(case: dict, ref_median: float | None, over: str | None,
         min_s=num(t.get("min_s")), n_samples=_int(t.get("n_samples")),
         speedup=speedup, speedup_over=over if speedup is not None else None,
         rate=rate, rate_unit=unit, fraction=num(case.get("roofline_fraction")), bound=bound,
-        unranked=why, ranked=is_ranked(case), reason=_reason(case), case_id=str(case.get("id")))
+        unranked=why, ranked=is_ranked(case), reason=_reason(case), case_id=str(case.get("id")),
+        contended=contended_share(case))
+
+
+def contended_line(n: int) -> str:
+    """The report's and `show`'s warning about a run's contended cases."""
+    were = "they were" if n != 1 else "it was"
+    return (f"{n} timed case{'s' if n != 1 else ''} flagged CONTENDED: the CPUs were shared "
+            f"while {were} timed (threads waiting for a CPU, other processes or the hypervisor "
+            f"taking {CONTENDED_SHARE:.0%} or more); such a time may be too slow even with a "
+            f"tight spread (rerun on a quiet machine, or use the A/B gate, whose pairs share "
+            f"the load)")
+
+
+def contended_share(case: dict) -> str | None:
+    """How the CPUs were shared while a case flagged `contended` was timed, in words; None
+    for a case not flagged."""
+    if "contended" not in flags_of(case):
+        return None
+    found = sub(case, "contention")
+    parts = [f"{text} {num(found.get(key)):.0%}" for key, text in (
+        ("wait", "its threads waited for a CPU"), ("other_cpu", "other processes used"),
+        ("steal", "the hypervisor stole")) if num(found.get(key)) is not None]
+    return "; ".join(parts) or "no figures recorded"
 
 
 def _int(value: Any) -> int | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from .model import ReportModel, SpeedCell, Table, ceiling_text
+from .model import ReportModel, SpeedCell, Table, ceiling_text, contended_line
 from .units import MISSING, fmt_percent, fmt_rate, fmt_ratio, fmt_time
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -44,6 +44,8 @@ def speed_text(c: SpeedCell) -> str:
             rate += f" ({fmt_percent(c.fraction)})"
         parts.append(rate)
     parts += [flag.upper() for flag in c.unranked]
+    if c.contended is not None:
+        parts.append("CONTENDED")
     text = " ".join(parts)
     return f"★{text}" if c.fastest else text
 
@@ -112,6 +114,8 @@ def render(model: ReportModel, markdown: bool = False) -> str:
         lines.append("no ceilings (calibration skipped): no % of roofline, no suspect check")
     counts = ", ".join(f"{n} {s}" for s, n in sorted(model.counts.items()))
     lines.append(esc(f"{sum(model.counts.values())} cases: {counts}"))
+    if model.contended:
+        lines.append(esc(contended_line(model.contended)))
     if markdown:
         lines = [line + "  " for line in lines]
 
