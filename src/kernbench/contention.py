@@ -22,9 +22,13 @@ so `other_cpu` is judged only over MIN_WINDOW_S or more; `wait` and `steal` alwa
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
+
+try:
+    import resource
+except ImportError:  # pragma: no cover - not a POSIX system: nothing is recorded
+    resource = None
 
 PROC_STAT = Path("/proc/stat")
 TASKS = Path("/proc/self/task")
@@ -68,8 +72,10 @@ def thread_sched_ns(tasks: Path = TASKS) -> dict[str, tuple[int, int]]:
     return found
 
 
-def own_cpu_s() -> float:
+def own_cpu_s() -> float | None:
     """CPU seconds this process (all its threads) has used."""
+    if resource is None:
+        return None
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
@@ -96,7 +102,8 @@ class Window:
     def result(self) -> dict | None:
         """{"wait", "other_cpu", "steal", "window_s", "cpus"} (module docstring); None where
         /proc/stat is not readable."""
-        if self.start is None or self.end is None or None in (self.start[1], self.end[1]):
+        if self.start is None or self.end is None or None in (
+                self.start[1], self.end[1], self.start[2], self.end[2]):
             return None
         (t0, (busy0, steal0), own0, threads0), (t1, (busy1, steal1), own1, threads1) = (
             self.start, self.end)
