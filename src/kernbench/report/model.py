@@ -469,11 +469,10 @@ def _speed_cell(case: dict, ref_median: float | None, over: str | None,
 def contended_line(n: int) -> str:
     """The report's and `show`'s warning about a run's contended cases."""
     were = "they were" if n != 1 else "it was"
-    return (f"{n} timed case{'s' if n != 1 else ''} flagged CONTENDED: the CPUs were shared "
-            f"while {were} timed (threads waiting for a CPU, other processes or the hypervisor "
-            f"taking {CONTENDED_SHARE:.0%} or more); such a time may be too slow even with a "
-            f"tight spread (rerun on a quiet machine, or use the A/B gate, whose pairs share "
-            f"the load)")
+    return (f"{n} timed case{'s' if n != 1 else ''} flagged CONTENDED: other processes or the "
+            f"hypervisor took {CONTENDED_SHARE:.0%} or more of the CPUs while {were} timed; such "
+            f"a time may be too slow even with a tight spread (rerun on a quiet machine, or use "
+            f"the A/B gate, whose pairs share the load)")
 
 
 def contended_share(case: dict) -> str | None:
