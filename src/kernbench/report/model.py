@@ -42,7 +42,8 @@ PROBLEM_ORDER = ("crashed", "timeout", "failed", "skipped", "unsupported")
 UNRANKED_FLAGS = {
     "interpreted": "interpreted (Triton's interpreter or numba's CUDA simulator on the CPU): "
                    "proves correctness, its time is not a GPU kernel's time",
-    "suspect": "faster than this machine's ceiling allows: probably a missing synchronisation",
+    "suspect": "faster than this machine's measured ceiling allows: a missing synchronisation, "
+               "or a ceiling measured while the machine was slower (kernbench calibrate --force)",
     "inaccurate": "fails its accuracy tolerance",
 }
 #: A flag that keeps the time ranked but warns that it may be too slow.
