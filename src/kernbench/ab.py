@@ -169,6 +169,11 @@ def ab_between(opts: ABOptions, base_roots: list[Path], head_roots: list[Path],
     return _run(opts, suite, cases, settings, head_kernels, base_kernels, base_label)
 
 
+def result_files(out: Path) -> tuple[Path, Path]:
+    """The base and head results files an A/B run writes into its folder `out`."""
+    return out / "base.jsonl", out / "head.jsonl"
+
+
 def _run(opts: ABOptions, suite: Suite, cases: list[PlannedCase], settings: RunSettings,
          head_kernels: dict[str, Kernel], base_kernels: dict[str, Kernel],
          base_label: str) -> tuple[Path, Path]:
@@ -200,7 +205,7 @@ def _run(opts: ABOptions, suite: Suite, cases: list[PlannedCase], settings: RunS
                                      for n, k in kernels.items() if n in names},
                          "ab": {"id": ab_id, "side": side, "base": base_label,
                                 "order": "alternating AB/BA blocks"}}
-    paths = out / "base.jsonl", out / "head.jsonl"
+    paths = result_files(out)
     for path in paths:  # an earlier A/B run into the same folder is kept, not deleted
         keep_previous(path)
     worker: ABWorkerProcess | None = None

@@ -30,7 +30,7 @@ from typing import TextIO
 
 from .compare import Comparison, GatePolicy, GateResult, compare, timing_text
 from .errors import EXIT_FAILURE, EXIT_NOT_COMPARABLE, EXIT_OK, UsageError
-from .paths import writable_file, writable_folder
+from .paths import same_file, writable_file, writable_folder
 from .results import RunFile, read_run
 
 BASELINE_ROOT = Path("results") / "baselines"
@@ -93,7 +93,7 @@ def save_baseline(results: str | Path, root: str | Path = BASELINE_ROOT) -> Path
         raise UsageError(f"{results}: no case is ok; a baseline needs measured cases")
     folder = writable_folder(Path(root) / fp, "--root")
     target = folder / f"{suite}.jsonl"
-    if target.exists() and os.path.samefile(results, target):
+    if same_file(results, target):
         raise UsageError(f"{results} is already the stored baseline of suite {suite!r} for "
                          f"this fingerprint")
     shutil.copyfile(results, target)

@@ -113,11 +113,11 @@ def dispatch(args: argparse.Namespace) -> int:
         if args.markdown:  # before the sweep, not after it
             from pathlib import Path
 
+            from .ab import result_files
             from .paths import writable_file
 
             # the suite, and the results ab writes into a folder -o names, are its inputs
-            ab_files = [Path(args.output) / f"{side}.jsonl" for side in ("base", "head")
-                        ] if args.output else []
+            ab_files = result_files(Path(args.output)) if args.output else ()
             writable_file(args.markdown, "--markdown", inputs=[args.suite, *ab_files])
         base, head = execute_ab(ABOptions(
             suite=args.suite, base=args.base, base_kernels=args.base_kernels, output=args.output,

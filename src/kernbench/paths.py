@@ -25,7 +25,7 @@ def writable_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()
     if out.is_dir():
         raise UsageError(f"{what} {out}: is a folder; name a file")
     for source in inputs:
-        if _same_file(out, Path(source)):
+        if same_file(out, Path(source)):
             raise UsageError(f"{what} {out}: is also an input; writing it would overwrite "
                              f"what it reads")
     writable_folder(out.parent, what)
@@ -66,9 +66,10 @@ def keep_previous(path: Path) -> Path | None:
     return kept
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether `a` and `b` name one file: the same inode where both exist (links included),
     else the same absolute path (an input a command will write first, as ab's results)."""
+    a, b = Path(a), Path(b)
     try:
         if a.exists() and b.exists():
             return os.path.samefile(a, b)

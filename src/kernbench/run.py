@@ -14,7 +14,7 @@ from . import ceilings as ceilings_mod
 from . import environment
 from .discovery import discover
 from .errors import KernbenchWarning, UsageError
-from .paths import keep_previous, writable_file
+from .paths import keep_previous, same_file, writable_file
 from .results import SCHEMA, RunWriter, cut_partial_line, read_run
 from .runner import ISOLATION, RunSettings, run_cases, shard_of
 from .suite import filter_cases, load_suite
@@ -104,7 +104,7 @@ def resume_run(opts: RunOptions, suite, cases) -> Path:
     """Complete an interrupted run: drop a cut-off last line, skip every case already
     recorded, append the rest with the original header's ceilings and settings."""
     path = Path(opts.resume)
-    if opts.output is not None and Path(opts.output).resolve() != path.resolve():
+    if opts.output is not None and not same_file(opts.output, path):
         raise UsageError(f"--resume {path} appends to that file; -o {opts.output} names "
                          f"another (drop -o)")
     with warnings.catch_warnings():  # read_run's "dropping a partial line": said below, once

@@ -482,9 +482,10 @@ def contended_share(case: dict) -> str | None:
     if "contended" not in flags_of(case):
         return None
     found = sub(case, "contention")
+    # the two figures that flag a case first; `wait` is context (kernbench.contention)
     parts = [f"{text} {num(found.get(key)):.0%}" for key, text in (
-        ("wait", "its threads waited for a CPU"), ("other_cpu", "other processes used"),
-        ("steal", "the hypervisor stole")) if num(found.get(key)) is not None]
+        ("other_cpu", "other processes used"), ("steal", "the hypervisor stole"),
+        ("wait", "its threads waited for a CPU")) if num(found.get(key)) is not None]
     return "; ".join(parts) or "no figures recorded"
 
 
