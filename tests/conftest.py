@@ -7,6 +7,16 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 os.environ.setdefault("KERNBENCH_THREADS", "2")
 
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+# Compiler caches of the tests that compile in this process (the worker fixture), private to
+# the test process and removed at its end, like a run's (kernbench.runner.RunSettings.scratch):
+# the defaults (/tmp/torchinductor_<user>, ~/.triton/cache) grow by a GB over many sessions.
+_CACHES = tempfile.mkdtemp(prefix="kernbench-tests-")
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", os.path.join(_CACHES, "inductor"))
+os.environ.setdefault("TRITON_CACHE_DIR", os.path.join(_CACHES, "triton"))
+
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -19,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Enough to exercise every step of a case (compile, timing, accuracy, memory) quickly.
 FAST = CaseSettings(budget_s=0.0, min_samples=2, max_samples=3, min_block_s=1e-4,
                     warmup_s=0.0, timeout_s=120)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_CACHES, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

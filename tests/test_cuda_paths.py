@@ -186,7 +186,8 @@ def test_a_failed_gpu_case_gets_a_fresh_worker(monkeypatch):
     records: list = []
     rows = [p.case.param_dict["rows"] for p in planned]
     assert rows[:2] == [32768, 32768] and rows[2] != 32768, rows
-    runner.run_cases(planned, runner.RunSettings(threads=1), {}, records.append)
+    with runner.RunSettings(threads=1) as settings:
+        runner.run_cases(planned, settings, {}, records.append)
     assert [r["status"] for r in records] == ["failed", "failed", "ok"]
     assert len(started) == 3  # the first, then one after each failure
     assert runner.poisons_worker(records[0])

@@ -34,7 +34,10 @@ def test_sigkill_then_resume_runs_every_case_once(tmp_path):
     out = tmp_path / "r.jsonl"
     cmd = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels", str(tmp_path / "k"),
            "-o", str(out), "--calibrate", "skip", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    temp = tmp_path / "temp"  # the killed run's scratch folder stays here, not in /tmp
+    temp.mkdir()
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "TMPDIR": str(temp)})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if out.exists() and len(out.read_text().splitlines()) >= 3:
@@ -82,7 +85,10 @@ def test_killed_run_leaves_no_worker_behind(tmp_path, sig):
                      + "[kernels.slow]\nparams = { rows = [2, 3], cols = [8] }\n")
     cmd = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels", str(tmp_path / "k"),
            "-o", str(tmp_path / "r.jsonl"), "--calibrate", "skip", "--no-progress"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE,
+                            env={**os.environ, "TMPDIR": str(temp)})
     deadline = time.monotonic() + 120
     while not _workers_of(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -95,6 +101,8 @@ def test_killed_run_leaves_no_worker_behind(tmp_path, sig):
     while _workers_of(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _workers_of(proc.pid)
+    if sig == signal.SIGTERM:  # a stopped run still removes its scratch folder
+        assert not any(p.name.startswith("kernbench-") for p in temp.iterdir())
 
 
 def test_resume_refuses_another_suite(tmp_path, capsys):
@@ -231,17 +239,44 @@ def test_shard_of_is_stable_across_processes():
 def test_worker_env_fixes_every_pool_and_the_allocator():
     from kernbench.runner import RunSettings
 
-    env = RunSettings(threads=3).worker_env({})
-    for var in ("KERNBENCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
-        assert env[var] == "3", var
-    assert env["GLIBC_TUNABLES"] == RunSettings.allocator
-    assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
-    assert "GLIBC_TUNABLES" not in RunSettings(threads=3, allocator="").worker_env({})
-    assert "--xla_cpu_multi_thread_eigen=false" in RunSettings(threads=1).worker_env({})[
-        "XLA_FLAGS"]
-    assert env["TORCHINDUCTOR_CACHE_DIR"] != RunSettings(threads=3).worker_env({})[
-        "TORCHINDUCTOR_CACHE_DIR"]  # each run its own compiler caches
+    with RunSettings(threads=3) as three, RunSettings(threads=3) as other, \
+            RunSettings(threads=3, allocator="") as plain, RunSettings(threads=1) as one:
+        env = three.worker_env({})
+        for var in ("KERNBENCH_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+            assert env[var] == "3", var
+        assert env["GLIBC_TUNABLES"] == RunSettings.allocator
+        assert "glibc.malloc.hugetlb=1" in env["GLIBC_TUNABLES"]
+        assert "GLIBC_TUNABLES" not in plain.worker_env({})
+        assert "--xla_cpu_multi_thread_eigen=false" in one.worker_env({})["XLA_FLAGS"]
+        assert env["TORCHINDUCTOR_CACHE_DIR"] != other.worker_env({})[
+            "TORCHINDUCTOR_CACHE_DIR"]  # each run its own compiler caches
+        scratch = three.scratch
+        assert os.path.isdir(os.path.join(scratch, "tmp"))
+    assert not os.path.exists(scratch)  # closed: the caches go with the run
+
+
+def test_runs_remove_their_scratch_folder(tmp_path):
+    """Each run's compiler caches live in a private folder under the temporary directory
+    (~200 MB for cpu.toml). A fresh run and a resumed one remove theirs (as do ab, profile and
+    calibrate, through the same context manager):
+    kept, they filled this project's CI disk."""
+    write_kernel(tmp_path / "k", "slow", SPEC, {"numpy": GOOD})
+    suite = tmp_path / "s.toml"
+    suite.write_text(HEAD + "[kernels.slow]\ndtypes = [\"float32\", \"float64\"]\n"
+                     "params = { rows = [2, 3], cols = [8] }\n")
+    out = tmp_path / "r.jsonl"
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    base = [sys.executable, "-m", "kernbench", "run", str(suite), "--kernels",
+            str(tmp_path / "k"), "--calibrate", "skip", "--no-progress"]
+    subprocess.run(base + ["-o", str(out), "--kernel", "slow", "--dtype", "float32"], cwd=ROOT,
+                   env=env, check=True, capture_output=True)
+    subprocess.run(base + ["--resume", str(out)], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    assert len(read_run(out).cases) == len({c["id"] for c in read_run(out).cases}) == 4
+    assert [p.name for p in temp.iterdir() if p.name.startswith("kernbench-")] == []
 
 
 def test_resume_derives_with_the_first_calls_ceilings(tmp_path):

@@ -166,7 +166,8 @@ def ab_between(opts: ABOptions, base_roots: list[Path], head_roots: list[Path],
     settings = RunSettings(threads=threads, isolate="group")
     if opts.allocator is not None:
         settings.allocator = opts.allocator
-    return _run(opts, suite, cases, settings, head_kernels, base_kernels, base_label)
+    with settings:
+        return _run(opts, suite, cases, settings, head_kernels, base_kernels, base_label)
 
 
 def result_files(out: Path) -> tuple[Path, Path]:

@@ -227,8 +227,9 @@ def dispatch(args: argparse.Namespace) -> int:
 
         threads = args.threads or os.cpu_count() or 1
         fp = environment.fingerprint(environment.machine(), environment.software())
-        data = ceilings.load_or_measure(fp, threads, RunSettings(threads).worker_env({}),
-                                        force=args.force)
+        with RunSettings(threads) as settings:
+            data = ceilings.load_or_measure(fp, threads, settings.worker_env({}),
+                                            force=args.force)
         print(json.dumps(data, indent=1))
     else:  # pragma: no cover - argparse rejects unknown commands
         return EXIT_USAGE

@@ -27,7 +27,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -453,17 +452,14 @@ def execute_profile(opts: ProfileOptions) -> int:
     if reason:
         print(f"kernbench: cannot profile {case.id} here: {reason}", file=sys.stderr)
         return EXIT_FAILURE
-    settings = RunSettings(threads=opts.threads or os.cpu_count() or 1,
-                           scratch=tempfile.mkdtemp(prefix="kernbench-profile-"))
     print(f"kernbench: profiling {case.id}", file=sys.stderr)
     try:
-        path = profile_planned(planned, settings, opts.root, calls=opts.calls, ncu=opts.ncu,
-                               timeout_s=opts.timeout_s)
+        with RunSettings(threads=opts.threads or os.cpu_count() or 1) as settings:
+            path = profile_planned(planned, settings, opts.root, calls=opts.calls, ncu=opts.ncu,
+                                   timeout_s=opts.timeout_s)
     except ProfileFailed as exc:
         print(f"kernbench: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        shutil.rmtree(settings.scratch, ignore_errors=True)
     print(format_summary(read_index(path), path.parent, top=opts.top))
     return EXIT_OK
 

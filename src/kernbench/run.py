@@ -70,20 +70,27 @@ def execute_run(opts: RunOptions) -> Path:
         return Path(opts.output or "-")
     if opts.resume:
         return resume_run(opts, suite, cases)
+    # checked before calibrating: a path that cannot be written fails now, not after the sweep
+    out = writable_file(opts.output or default_output(suite.name), "-o", inputs=[suite.path])
     threads = opts.threads if opts.threads is not None else (suite.threads or os.cpu_count() or 1)
     settings = RunSettings(threads=threads, isolate=opts.isolate or "group",
                            memory_limit=opts.memory_limit)
     if opts.allocator is not None:
         settings.allocator = opts.allocator
-    # checked before calibrating: a path that cannot be written fails now, not after the sweep
-    out = writable_file(opts.output or default_output(suite.name), "-o", inputs=[suite.path])
+    with settings:
+        return fresh_run(opts, suite, kernels, cases, settings, out)
+
+
+def fresh_run(opts: RunOptions, suite, kernels, cases, settings: RunSettings, out: Path) -> Path:
+    """Calibrate (or load the cached ceilings), move an earlier results file aside, and sweep."""
     mach, soft = environment.machine(), environment.software()
     fingerprint = environment.fingerprint(mach, soft)
     ceilings: dict = {}
     if opts.calibrate != "skip":
         print(f"kernbench: measuring this machine's ceilings ({opts.calibrate})",
               file=sys.stderr)
-        ceilings = ceilings_mod.load_or_measure(fingerprint, threads, settings.worker_env({}),
+        ceilings = ceilings_mod.load_or_measure(fingerprint, settings.threads,
+                                                settings.worker_env({}),
                                                 force=opts.calibrate == "force")
     keep_previous(out)  # a fresh run; resuming the old one is `--resume`
     header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
@@ -125,8 +132,9 @@ def resume_run(opts: RunOptions, suite, cases) -> Path:
     todo = [p for p in cases if p.case.id not in done]
     print(f"kernbench: resuming {path}: {len(done)} cases done, {len(todo)} to run",
           file=sys.stderr)
-    return stream(path, None, todo, settings, run.header.get("ceilings") or {}, opts.progress,
-                  opts.profile)
+    with settings:
+        return stream(path, None, todo, settings, run.header.get("ceilings") or {},
+                      opts.progress, opts.profile)
 
 
 def resumed_settings(opts: RunOptions, recorded: dict, path: Path) -> RunSettings:

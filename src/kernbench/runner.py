@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from . import metrics
 from .backends import family_of
@@ -51,19 +52,42 @@ class RunSettings:
     memory_limit: int | None = None
     #: a case whose estimated footprint exceeds this fraction of available memory is skipped
     memory_fraction: float = 0.8
-    scratch: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="kernbench-"))
+    #: the run's private folder for compiler caches and temporary files, made on first use.
+    #: The inductor and Triton caches grow to ~200 MB over a cpu.toml run, so the folder is
+    #: removed when the settings are closed (use them as a context manager): left behind, every
+    #: run and every test sweep would keep its own copy in /tmp until the disk filled.
+    scratch: str | None = None
+
+    def scratch_dir(self) -> str:
+        if self.scratch is None:
+            self.scratch = tempfile.mkdtemp(prefix="kernbench-")
+        return self.scratch
+
+    def close(self) -> None:
+        """Remove the scratch folder (workers are gone by then; a lingering one only loses its
+        cache)."""
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+    def __enter__(self) -> RunSettings:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def worker_env(self, family_env: dict[str, str]) -> dict[str, str]:
         """The environment a worker starts with: threads fixed in every pool, the allocator
         setting, and run-private compiler caches (so compile time is measured cold)."""
         env = dict(os.environ)
         n = str(self.threads)
+        scratch = self.scratch_dir()
         env.update({
             "KERNBENCH_THREADS": n, "OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n,
             "OPENBLAS_NUM_THREADS": n, "NUMBA_NUM_THREADS": n,
-            "TORCHINDUCTOR_CACHE_DIR": os.path.join(self.scratch, "inductor"),
-            "TRITON_CACHE_DIR": os.path.join(self.scratch, "triton"),
-            "TMPDIR": os.path.join(self.scratch, "tmp"),
+            "TORCHINDUCTOR_CACHE_DIR": os.path.join(scratch, "inductor"),
+            "TRITON_CACHE_DIR": os.path.join(scratch, "triton"),
+            "TMPDIR": os.path.join(scratch, "tmp"),
             "PYTHONUNBUFFERED": "1",
         })
         if self.threads == 1:
@@ -238,11 +262,13 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
 
     On KeyboardInterrupt the worker is killed at once (its case is lost, everything before it
     has been emitted) and the interrupt propagates."""
+    caches = {k: v for k, v in settings.worker_env({}).items()
+              if k.startswith(("TORCHINDUCTOR", "TRITON_CACHE"))}
+    outer_caches = {k: os.environ.get(k) for k in caches}
     if settings.isolate == "none":
         from .worker import Worker, jsonable
 
-        os.environ.update({k: v for k, v in settings.worker_env({}).items()
-                           if k.startswith(("TORCHINDUCTOR", "TRITON_CACHE"))})
+        os.environ.update(caches)  # restored below: the run's scratch folder goes with the run
         worker = Worker(settings.threads)
     current: WorkerProcess | None = None
     current_key = None
@@ -288,3 +314,9 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
     finally:
         if current is not None:
             current.close()
+        if settings.isolate == "none":
+            for k, v in outer_caches.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
