@@ -233,7 +233,9 @@ def test_keep_previous_moves_a_file_aside(tmp_path):
 
 def test_writable_file_leaves_no_trace(tmp_path):
     out = writable_file(tmp_path / "new" / "r.jsonl", "-o")
-    assert not out.exists() and out.parent.is_dir()  # the folder a writer needs is made
+    assert not out.parent.exists()  # the writer makes the folder, when it writes
+    assert writable_folder(tmp_path / "a" / "b", "-o") == tmp_path / "a" / "b"
+    assert not (tmp_path / "a").exists()
     existing = tmp_path / "old.jsonl"
     existing.write_text("kept")
     writable_file(existing, "-o")
@@ -248,3 +250,18 @@ def test_profile_into_a_file_is_refused_before_profiling(tmp_path, capsys):
     code = main(["profile", "softmax/numpy/cpu/float32/forward/rows=4,cols=8",
                  "-o", str(blocker / "profiles")])
     one_line_error(capsys, code, "is a file, not a folder")
+
+
+def test_a_command_refused_after_its_output_check_leaves_no_folder(tmp_path, capsys):
+    """The output is checked first, and the folder is made only when the command writes: a
+    report of a file that is not a results file fails after the check and leaves nothing."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not a results file\n")
+    code = main(["report", str(bad), "-o", str(tmp_path / "new" / "deeper" / "r.html"),
+                 "--no-plots"])
+    assert code == 2, capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
+    good = results_file(tmp_path / "r.jsonl")
+    out = tmp_path / "made" / "deeper" / "r.html"
+    assert main(["report", str(good), "-o", str(out), "--no-plots"]) == 0
+    assert out.read_text().startswith("<!DOCTYPE html>")

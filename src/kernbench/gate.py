@@ -30,7 +30,7 @@ from typing import TextIO
 
 from .compare import Comparison, GatePolicy, GateResult, compare, timing_text
 from .errors import EXIT_FAILURE, EXIT_NOT_COMPARABLE, EXIT_OK, UsageError
-from .paths import same_file, writable_file, writable_folder
+from .paths import same_file, writable_file, writable_folder, write_output
 from .results import RunFile, read_run
 
 BASELINE_ROOT = Path("results") / "baselines"
@@ -96,6 +96,7 @@ def save_baseline(results: str | Path, root: str | Path = BASELINE_ROOT) -> Path
     if same_file(results, target):
         raise UsageError(f"{results} is already the stored baseline of suite {suite!r} for "
                          f"this fingerprint")
+    folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(results, target)
     h = run.header
     machine = {"fingerprint": fp, "cpu": (h.get("machine") or {}).get("cpu"),
@@ -121,7 +122,7 @@ def run_gate(opts: GateOptions, out: TextIO | None = None) -> int:
     out.write(terminal(result, show_all=opts.show_all) + "\n")
     md = markdown(result, code)
     if opts.markdown:
-        Path(opts.markdown).write_text(md)
+        write_output(Path(opts.markdown), md)
     if opts.step_summary:
         target = os.environ.get("GITHUB_STEP_SUMMARY")
         if target:

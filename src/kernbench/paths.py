@@ -18,9 +18,11 @@ from .errors import UsageError
 
 
 def writable_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()) -> Path:
-    """`path` as a file this process can create or append to; its missing parent folders are
-    made. Refused: a folder, a path under a file, a place the process may not write, and any
-    of `inputs` (writing the report over its results file would lose the results)."""
+    """`path` as a file this process can create or append to. Refused: a folder, a path under
+    a file, a place the process may not write, and any of `inputs` (writing the report over its
+    results file would lose the results). Nothing is left behind: a missing folder is made by
+    the writer (`write_output`, results.RunWriter), so a command refused after this check
+    leaves no empty folder."""
     out = Path(path)
     if out.is_dir():
         raise UsageError(f"{what} {out}: is a folder; name a file")
@@ -29,6 +31,8 @@ def writable_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()
             raise UsageError(f"{what} {out}: is also an input; writing it would overwrite "
                              f"what it reads")
     writable_folder(out.parent, what)
+    if not out.parent.is_dir():
+        return out  # its nearest existing folder is writable (checked above)
     existed = out.exists()
     try:
         with open(out, "a", encoding="utf-8"):
@@ -41,18 +45,26 @@ def writable_file(path: str | Path, what: str, inputs: Iterable[str | Path] = ()
 
 
 def writable_folder(path: str | Path, what: str) -> Path:
-    """`path` as a folder (made if missing) in which this process can create files."""
+    """`path` as a folder in which this process can create files: an existing folder it may
+    write, or a missing one whose nearest existing folder it may write. Nothing is made here
+    (see writable_file): the command makes it when it writes."""
     folder = Path(path)
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    existing = next((p for p in (folder, *folder.absolute().parents) if p.exists()), None)
     if existing is not None and not existing.is_dir():
         raise UsageError(f"{what} {folder}: {existing} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{what} {folder}: cannot create: {exc.strerror or exc}") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UsageError(f"{what} {folder}: not writable")
+    if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == folder else f" ({existing} is not writable)"
+        raise UsageError(f"{what} {folder}: not writable{where}")
     return folder
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a checked output file whole: its folder is made now, and the text goes to a
+    temporary name first, so a reader never sees half a file and a failure keeps the old one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
 
 
 def keep_previous(path: Path) -> Path | None:

@@ -22,7 +22,7 @@ from bisect import bisect_left, bisect_right
 from pathlib import Path
 
 from .errors import UsageError
-from .paths import writable_file
+from .paths import writable_file, write_output
 from .results import SCHEMA, RunFile, latest_by_id, read_run
 
 #: The pytest-benchmark format version this export follows.
@@ -110,7 +110,7 @@ def export(results: str | Path, output: str | Path) -> int:
     """Write `results` as pytest-benchmark JSON to `output`; returns the number of benchmarks."""
     out = writable_file(output, "-o", inputs=[results])
     doc = to_pytest_benchmark(read_run(results))
-    out.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    write_output(out, json.dumps(doc, indent=1, allow_nan=False) + "\n")
     return len(doc["benchmarks"])
 
 

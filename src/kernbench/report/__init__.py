@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from ..paths import writable_file
+from ..paths import writable_file, write_output
 from ..results import read_run
 from .model import DEFAULT_REFERENCE, ReportModel, build
 
@@ -48,7 +48,5 @@ def write_report(paths: Sequence[str | Path], output: str | Path,
     one of the results files it reads)."""
     out = writable_file(output, "-o", inputs=paths)
     text = render_report(paths, reference, figures, allow_foreign)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    write_output(out, text)
     return out
