@@ -2,7 +2,7 @@
 
 import pytest
 
-from kernbench.metrics import ceiling_for, derive
+from kernbench.metrics import ceiling_for, derive, needs_roof_recheck, rejudge
 
 CEILINGS = {"cpu": {"copy_gbps": 40.0, "gemm_gflops": {"float32": 200.0}}}
 
@@ -76,6 +76,39 @@ def test_suspect_margin_is_ten_percent_plus_the_cases_spread(kernels):
     assert not flagged(1.25, 0.2) and flagged(1.35, 0.2)
 
 
+def test_a_memory_bound_suspect_is_judged_again_against_a_remeasured_roof(kernels):
+    """Softmax at 80 GB/s against a 40 GB/s roof is suspect. Re-measured at copy 78 and update
+    85 GB/s, it is within the roof (80 < 85 x 1.1): roof_rose, ranked, its fraction still
+    against the run's roof. Re-measured at 50/60 it stays suspect. A compute-bound suspect
+    (matmul past the GEMM rate) and a GPU case are not re-measured."""
+    spec = kernels["softmax"].spec
+    params = {"rows": 1000, "cols": 1000}
+
+    def fast():
+        r = derive(record(1e-4, params), spec, CEILINGS)
+        assert "suspect" in r["flags"] and needs_roof_recheck(r, CEILINGS)
+        return r
+
+    now = {"copy_gbps": 78.0, "update_gbps": 85.0, "measured": "t", "method": {}}
+    r = rejudge(fast(), CEILINGS, now)
+    assert r["flags"] == ["roof_rose"] and abs(r["roofline_fraction"] - 2.0) < 1e-9
+    assert r["roof_recheck"] == {"copy_gbps": 78.0, "update_gbps": 85.0, "measured": "t"}
+    r = rejudge(fast(), CEILINGS, {"copy_gbps": 50.0, "update_gbps": 60.0})
+    assert r["flags"] == ["suspect"] and r["roof_recheck"]["update_gbps"] == 60.0
+    # each figure is the better of the run's and the re-measured one
+    assert rejudge(fast(), CEILINGS, {"copy_gbps": 1.0, "update_gbps": 85.0})["flags"] == [
+        "roof_rose"]
+    # only a suspect case is judged again
+    honest = derive(record(2.3e-4, params), spec, CEILINGS)
+    assert rejudge(honest, CEILINGS, now)["flags"] == []
+    matmul = derive(record(0.01, {"m": 2048, "n": 2048, "k": 2048}), kernels["matmul"].spec,
+                    CEILINGS)
+    assert "suspect" in matmul["flags"] and not needs_roof_recheck(matmul, CEILINGS)
+    gpu = {"cuda:0": CEILINGS["cpu"]}
+    on_gpu = derive({**record(1e-4, params), "device": "cuda:0"}, spec, gpu)
+    assert "suspect" in on_gpu["flags"] and not needs_roof_recheck(on_gpu, gpu)
+
+
 def test_gemm_class_flop_models(kernels):
     """The models that put GEMM-bound kernels on the roofline, counted here independently: a
     multiply-add is 2 flops; attention does two S x S x D products (a causal mask halves them)
@@ -108,9 +141,9 @@ def test_calibration_arithmetic_takes_each_librarys_best(monkeypatch):
     monkeypatch.setitem(sys.modules, "jax", None)  # NumPy and torch only (jax: ImportError)
     monkeypatch.setattr(ceilings, "COPY_BYTES", 1 << 16)
     monkeypatch.setattr(ceilings, "GEMM_N", 16)
-    # in measure_cpu's order: numpy copy, update, read, GEMM f64, f32; torch copy, update,
-    # read, GEMM f64, f32, bf16
-    times = [4e-3, 2e-3, 1e-3, 8e-3, 4e-3, 2e-3, 4e-3, 0.5e-3, 16e-3, 2e-3, 1e-3]
+    # in measure_cpu's order: numpy copy, update, read; torch copy, update, read; numpy GEMM
+    # f64, f32; torch GEMM f64, f32, bf16
+    times = [4e-3, 2e-3, 1e-3, 2e-3, 4e-3, 0.5e-3, 8e-3, 4e-3, 16e-3, 2e-3, 1e-3]
     queue = list(times)
 
     def fake_best(fn, repeats=1):
@@ -121,7 +154,7 @@ def test_calibration_arithmetic_takes_each_librarys_best(monkeypatch):
     got = ceilings.measure_cpu(torch.get_num_threads())
     assert not queue
     nbytes, flops = 1 << 16, 2.0 * 16**3
-    np_copy, np_upd, np_read, np_f64, np_f32, t_copy, t_upd, t_read, t_f64, t_f32, t_bf16 = times
+    np_copy, np_upd, np_read, t_copy, t_upd, t_read, np_f64, np_f32, t_f64, t_f32, t_bf16 = times
     assert got["copy_gbps"] == pytest.approx(2 * nbytes / min(np_copy, t_copy) / 1e9)
     assert got["update_gbps"] == pytest.approx(2 * nbytes / min(np_upd, t_upd) / 1e9)
     assert got["read_gbps"] == pytest.approx(nbytes / min(np_read, t_read) / 1e9)

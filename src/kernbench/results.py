@@ -55,7 +55,8 @@ class RunFile:
 
 #: optional case fields and the JSON types a reader relies on (None is allowed for each)
 CASE_FIELD_TYPES = {"params": dict, "flags": list, "time": dict, "accuracy": dict,
-                    "memory": dict, "compile_s": (int, float, dict), "contention": dict}
+                    "memory": dict, "compile_s": (int, float, dict), "contention": dict,
+                    "roof_recheck": dict}
 #: the same for the run header
 HEADER_FIELD_TYPES = {"settings": dict, "ceilings": dict, "machine": dict, "software": dict,
                       "git": dict, "ab": dict, "gate": dict, "kernels": dict}

@@ -28,6 +28,7 @@ from . import metrics
 from .backends import family_of
 from .backends.base import is_cuda
 from .case import Case
+from .ceilings import MemoryRecheck
 from .lifetime import PARENT_ENV
 from .suite import PlannedCase
 
@@ -262,6 +263,7 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
 
     On KeyboardInterrupt the worker is killed at once (its case is lost, everything before it
     has been emitted) and the interrupt propagates."""
+    recheck = MemoryRecheck(settings.threads, settings.worker_env({})) if ceilings else None
     caches = {k: v for k, v in settings.worker_env({}).items()
               if k.startswith(("TORCHINDUCTOR", "TRITON_CACHE"))}
     outer_caches = {k: os.environ.get(k) for k in caches}
@@ -306,7 +308,12 @@ def run_cases(cases: list[PlannedCase], settings: RunSettings, ceilings: dict,
                                             str(result))
                     current.close()
                     current = None
-            emit(metrics.derive(record, p.kernel.spec, ceilings))
+            record = metrics.derive(record, p.kernel.spec, ceilings)
+            if recheck is not None and metrics.needs_roof_recheck(record, ceilings):
+                memory_now = recheck.now()
+                if memory_now is not None:
+                    metrics.rejudge(record, ceilings, memory_now)
+            emit(record)
     except KeyboardInterrupt:
         if current is not None:
             current.kill()

@@ -35,6 +35,7 @@ from .backends.base import Unsupported
 from .case import Case, CaseSettings
 from .discovery import import_backend, load_kernel
 from .dtypes import get_format
+from .metrics import add_flag
 
 #: Rotate input copies until the cycle exceeds this many bytes (a multiple of the LLC), so a
 #: small problem is not timed from a cache that its previous call warmed.
@@ -393,9 +394,7 @@ class Worker:
         if found is not None:
             record["contention"] = found
             if contention.contended(found):
-                flags = record.setdefault("flags", [])
-                if "contended" not in flags:
-                    flags.append("contended")
+                add_flag(record, "contended")
 
     @staticmethod
     def _worst_of(first: list, second: list) -> list:

@@ -25,6 +25,7 @@ from .. import __version__
 from . import plots
 from .model import (
     CONTENDED_TEXT,
+    ROOF_ROSE_TEXT,
     UNRANKED_FLAGS,
     AccuracyRow,
     KernelSection,
@@ -37,6 +38,7 @@ from .model import (
     contended_line,
     dtype_key,
     eps_of,
+    roof_rose_line,
 )
 from .units import (
     MISSING,
@@ -125,7 +127,8 @@ border-radius:3px;padding:0 4px;margin:1px 2px 0 0;font-style:normal}
 .badge.interpreted{background:#e9ecef;color:#555}.badge.suspect{background:#f5c542;color:#4a3500}
 .badge.inaccurate,.badge.fail{background:var(--bad);color:#fff}.badge.pass{background:#d5efdc;
 color:#14532d}.badge.warn{background:#f5c542;color:#4a3500}
-.badge.contended{background:#fde2c8;color:#7a3b00}p.warn{background:#fff4d6;padding:4px 8px}
+.badge.contended{background:#fde2c8;color:#7a3b00}.badge.roofrose{background:#dde8f7;color:#1d3d6b}
+p.warn{background:#fff4d6;padding:4px 8px}
 .roof{display:flex;align-items:center;gap:5px;font-size:11px;color:var(--dim)}
 .bar{flex:1;height:4px;background:#e4e8ee;border-radius:2px;overflow:hidden;min-width:50px}
 .bar i{display:block;height:4px;background:#6f9fd6}
@@ -420,6 +423,10 @@ def speed_cell(c: SpeedCell, lab: str, problems: str) -> str:
         badges.append(f"<span class=\"badge contended\" title=\""
                       f"{e(CONTENDED_TEXT.format(figures=c.contended))}\">CONTENDED"
                       f"</span>")
+    if c.roof_rose is not None:
+        badges.append(f"<span class=\"badge roofrose\" title=\""
+                      f"{e(ROOF_ROSE_TEXT.format(figures=c.roof_rose))}\">ROOF ROSE"
+                      f"</span>")
     if c.fastest:
         classes.append("fastest")
     spread = f" <span class=\"dim\">±{fmt_percent(c.spread)}</span>" if c.spread is not None else ""
@@ -669,7 +676,9 @@ def render(model: ReportModel, compare_html: str = "", figures: bool = True) -> 
     body = [f"<h1>kernbench report</h1><p class=\"sub\">{e(run_title(header))}</p>",
             run_block(header, model.path), count_chips(model.counts),
             (f"<p class=\"warn\">{e(contended_line(model.contended))}</p>"
-             if model.contended else ""), LEGEND,
+             if model.contended else ""),
+            (f"<p class=\"warn\">{e(roof_rose_line(model.roof_rose))}</p>"
+             if model.roof_rose else ""), LEGEND,
             filter_bar(kernels, model.labels, model.dtypes)]
     if no_plots:
         body.append(f"<p class=\"callout\">{e(no_plots)}</p>")

@@ -49,6 +49,10 @@ UNRANKED_FLAGS = {
 #: A flag that keeps the time ranked but warns that it may be too slow.
 CONTENDED_TEXT = ("timed on shared CPUs ({figures}): the time may be too slow, even with a tight "
                   "spread")
+#: A flag that keeps the time ranked and says why it is past the run's roof.
+ROOF_ROSE_TEXT = ("above the memory roof measured as the run began, within the one re-measured "
+                  "right after this case ({figures}): the machine's memory bandwidth rose "
+                  "during the run, the time is honest")
 DEFAULT_REFERENCE = "numpy"
 #: Row labels (parameters) up to this long are shown whole, even where some never vary.
 SHORT_LABEL = 32
@@ -146,6 +150,8 @@ class SpeedCell:
     case_id: str = ""
     #: how the CPUs were shared while it was timed, where the case is flagged `contended`
     contended: str | None = None
+    #: the memory roof re-measured after it, where the case is flagged `roof_rose`
+    roof_rose: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,7 @@ class ReportModel:
     dtypes: list[str] = field(default_factory=list)
     has_reference: bool = True  # False: the reference backend is not in this run
     contended: int = 0  # timed cases flagged `contended`
+    roof_rose: int = 0  # timed cases flagged `roof_rose`
 
 
 # -- building --------------------------------------------------------------------------------
@@ -340,9 +347,10 @@ def build(run: RunFile, reference: str | None = None) -> ReportModel:
     labels = sorted({lab for r in summary for lab in r.cells}, key=backend_key)
     counts = _count(cases)
     dtypes = sorted({str(c.get("dtype")) for c in cases}, key=dtype_key)
-    contended = sum(1 for c in cases if median_of(c) is not None and "contended" in flags_of(c))
+    timed_flags = [flags_of(c) for c in cases if median_of(c) is not None]
     return ReportModel(run.path, run.header, reference, sections, summary, labels, counts, dtypes,
-                       reference in present, contended)
+                       reference in present, sum("contended" in f for f in timed_flags),
+                       sum("roof_rose" in f for f in timed_flags))
 
 
 def _count(cases: Iterable[dict]) -> dict[str, int]:
@@ -464,7 +472,7 @@ def _speed_cell(case: dict, ref_median: float | None, over: str | None,
         speedup=speedup, speedup_over=over if speedup is not None else None,
         rate=rate, rate_unit=unit, fraction=num(case.get("roofline_fraction")), bound=bound,
         unranked=why, ranked=is_ranked(case), reason=_reason(case), case_id=str(case.get("id")),
-        contended=contended_share(case))
+        contended=contended_share(case), roof_rose=roof_rechecked(case, ceilings))
 
 
 def contended_line(n: int) -> str:
@@ -474,6 +482,30 @@ def contended_line(n: int) -> str:
             f"hypervisor took {CONTENDED_SHARE:.0%} or more of the CPUs while {were} timed; such "
             f"a time may be too slow even with a tight spread (rerun on a quiet machine, or use "
             f"the A/B gate, whose pairs share the load)")
+
+
+def roof_rose_line(n: int) -> str:
+    """The report's and `show`'s note on cases past the run's roof that a re-measured roof
+    explained."""
+    s = "s" if n != 1 else ""
+    return (f"{n} timed case{s} flagged ROOF ROSE: above the memory roof measured as the run "
+            f"began, within the one re-measured right after {'them' if s else 'it'}; this "
+            f"machine's memory bandwidth rose during the run, so % of roof reads high")
+
+
+def roof_rechecked(case: dict, ceilings: dict) -> str | None:
+    """The re-measured memory roof of a case flagged `roof_rose`, against the run's, in
+    words; None for a case not flagged."""
+    if "roof_rose" not in flags_of(case):
+        return None
+    found = sub(case, "roof_recheck")
+    run_roof = ceilings.get(str(case.get("device"))) or {}
+    parts = []
+    for key, text in (("copy_gbps", "copy"), ("update_gbps", "update")):
+        now, then = num(found.get(key)), num(run_roof.get(key))
+        if now is not None:
+            parts.append(f"{text} {now:.1f} GB/s" + (f" (run: {then:.1f})" if then else ""))
+    return ", ".join(parts) or "no figures recorded"
 
 
 def contended_share(case: dict) -> str | None:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import re
 
-from .model import ReportModel, SpeedCell, Table, ceiling_text, contended_line
+from .model import (
+    ReportModel,
+    SpeedCell,
+    Table,
+    ceiling_text,
+    contended_line,
+    roof_rose_line,
+)
 from .units import MISSING, fmt_percent, fmt_rate, fmt_ratio, fmt_time
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
@@ -46,6 +53,8 @@ def speed_text(c: SpeedCell) -> str:
     parts += [flag.upper() for flag in c.unranked]
     if c.contended is not None:
         parts.append("CONTENDED")
+    if c.roof_rose is not None:
+        parts.append("ROOF-ROSE")
     text = " ".join(parts)
     return f"★{text}" if c.fastest else text
 
@@ -116,6 +125,8 @@ def render(model: ReportModel, markdown: bool = False) -> str:
     lines.append(esc(f"{sum(model.counts.values())} cases: {counts}"))
     if model.contended:
         lines.append(esc(contended_line(model.contended)))
+    if model.roof_rose:
+        lines.append(esc(roof_rose_line(model.roof_rose)))
     if markdown:
         lines = [line + "  " for line in lines]
 
