@@ -115,8 +115,9 @@ def needs_roof_recheck(record: dict, ceilings: dict) -> bool:
 def rejudge(record: dict, ceilings: dict, memory_now: dict) -> dict:
     """Judge a suspect case again against the better of the run's memory roof and
     `memory_now` (copy and update GB/s re-measured right after the case; `ceilings.
-    measure_cpu_memory`). Within it, `suspect` becomes `roof_rose`: the time is honest and
-    ranked, and its fraction stays against the run's roof, like every other case's. Still
+    measure_cpu_memory`). Within it (slack and spread as in `derive`), `suspect` becomes
+    `roof_rose`: ranked, and its fraction stays against the run's roof, like every other
+    case's. Still
     above it, the case stays suspect. The re-measurement is recorded as `roof_recheck`."""
     if "suspect" not in (record.get("flags") or []):
         return record

@@ -50,9 +50,9 @@ UNRANKED_FLAGS = {
 CONTENDED_TEXT = ("timed on shared CPUs ({figures}): the time may be too slow, even with a tight "
                   "spread")
 #: A flag that keeps the time ranked and says why it is past the run's roof.
-ROOF_ROSE_TEXT = ("above the memory roof measured as the run began, within the one re-measured "
-                  "right after this case ({figures}): the machine's memory bandwidth rose "
-                  "during the run, the time is honest")
+ROOF_ROSE_TEXT = ("above the memory roof measured as the run began, within the better of that "
+                  "one and the roof measured again right after this case ({figures}): not "
+                  "suspect, ranked; % of roof stays of the run's roof")
 DEFAULT_REFERENCE = "numpy"
 #: Row labels (parameters) up to this long are shown whole, even where some never vary.
 SHORT_LABEL = 32
@@ -489,8 +489,8 @@ def roof_rose_line(n: int) -> str:
     explained."""
     s = "s" if n != 1 else ""
     return (f"{n} timed case{s} flagged ROOF ROSE: above the memory roof measured as the run "
-            f"began, within the one re-measured right after {'them' if s else 'it'}; this "
-            f"machine's memory bandwidth rose during the run, so % of roof reads high")
+            f"began, within the roof measured again right after {'them' if s else 'it'}, so "
+            f"not suspect; their % of roof is of the run's roof and reads above 100%")
 
 
 def roof_rechecked(case: dict, ceilings: dict) -> str | None:
