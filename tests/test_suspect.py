@@ -69,7 +69,8 @@ def test_a_roof_measured_too_low_is_rechecked(tmp_path, capsys):
     assert "suspect" not in case["flags"] and "roof_rose" in case["flags"], case
     assert case["roof_recheck"]["copy_gbps"] > case["gbps"] / 1.1
     assert case["roofline_fraction"] > 1.5  # still against the run's roof, as every case's
-    capsys.readouterr()
+    err = capsys.readouterr().err  # where the run's ceilings came from, and how old they are
+    assert "ceilings: copy 0.5 GB/s, update 0.6 GB/s from " in err and "c/" in err, err
     assert main(["show", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "ROOF-ROSE" in shown and "1 timed case flagged ROOF ROSE" in shown

@@ -250,9 +250,25 @@ class MemoryRecheck:
         return self._found
 
 
+def describe(data: dict) -> str:
+    """One line on where a run's ceilings came from, for the terminal: a figure measured days
+    ago on a shared VM is not the same evidence as one measured now."""
+    cpu = data.get("cpu") or {}
+    figures = ", ".join(f"{name} {cpu[key]:.1f} GB/s" for key, name in (
+        ("copy_gbps", "copy"), ("update_gbps", "update")) if isinstance(cpu.get(key), float))
+    if data.get("cached"):
+        when = f", measured {data['measured']}" if data.get("measured") else ""
+        return f"{figures} from {data['cached']}{when} (--calibrate force measures again)"
+    return f"{figures}, measured now"
+
+
+def cache_path(fingerprint: str, threads: int, cache_dir: Path | None = None) -> Path:
+    return (cache_dir or CACHE_DIR) / f"{fingerprint}-t{threads}.json"
+
+
 def load_or_measure(fingerprint: str, threads: int, env: dict[str, str],
                     force: bool = False, cache_dir: Path | None = None) -> dict:
-    path = (cache_dir or CACHE_DIR) / f"{fingerprint}-t{threads}.json"
+    path = cache_path(fingerprint, threads, cache_dir)
     if path.exists() and not force:
         try:
             data = json.loads(path.read_text())

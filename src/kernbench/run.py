@@ -87,11 +87,15 @@ def fresh_run(opts: RunOptions, suite, kernels, cases, settings: RunSettings, ou
     fingerprint = environment.fingerprint(mach, soft)
     ceilings: dict = {}
     if opts.calibrate != "skip":
-        print(f"kernbench: measuring this machine's ceilings ({opts.calibrate})",
-              file=sys.stderr)
+        if opts.calibrate == "force" or not ceilings_mod.cache_path(fingerprint,
+                                                                     settings.threads).exists():
+            print("kernbench: measuring this machine's ceilings (about a minute)",
+                  file=sys.stderr)
         ceilings = ceilings_mod.load_or_measure(fingerprint, settings.threads,
                                                 settings.worker_env({}),
                                                 force=opts.calibrate == "force")
+        print(f"kernbench: this machine's ceilings: {ceilings_mod.describe(ceilings)}",
+              file=sys.stderr)
     keep_previous(out)  # a fresh run; resuming the old one is `--resume`
     header = build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint, ceilings)
     return stream(out, header, cases, settings, ceilings, opts.progress, opts.profile)
