@@ -82,7 +82,7 @@ def test_a_roof_measured_too_low_is_rechecked(tmp_path, capsys):
     assert "(run: 0.5)" in html and "(run: 0.6)" in html  # both roofs, in the tooltip
 
 
-def test_one_remeasured_roof_serves_a_minute(monkeypatch):
+def test_one_remeasured_roof_serves_a_while(monkeypatch):
     """A backend that misses a synchronisation is suspect in every case: the roof is measured
     again at most once per max_age_s, and a failed measurement is not retried before then."""
     from kernbench import ceilings

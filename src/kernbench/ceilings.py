@@ -231,10 +231,12 @@ class MemoryRecheck:
     """The CPU memory roof measured again when a case looks faster than the run's roof
     (kernbench.metrics.rejudge), in a subprocess with the workers' environment (~3 s, torch's
     import included). One measurement serves for `max_age_s`: a backend that really misses a
-    synchronisation is suspect in every case, and must not pay for one per case. A failed
-    measurement is remembered as None for as long: the case then stays suspect."""
+    synchronisation is suspect in every case, and must not pay for one per case. Kept short
+    because this VM's bandwidth changes within a minute: update 71.8 GB/s at 16:17:46 and
+    137.8 at 16:18:49 (one day, two runs of the AdamW cases). A failed measurement is
+    remembered as None for as long: the case then stays suspect."""
 
-    def __init__(self, threads: int, env: dict[str, str], max_age_s: float = 60.0):
+    def __init__(self, threads: int, env: dict[str, str], max_age_s: float = 15.0):
         self.threads, self.env, self.max_age_s = threads, env, max_age_s
         self._found: dict | None = None
         self._at = -float("inf")
