@@ -81,3 +81,40 @@ def test_a_special_reference_value_must_be_matched(wrong):
     e = compare("y", out, ref, "float32", 1e-6)
     assert not e.passed and "differ where the reference is inf or NaN" in e.reason
     assert compare("y", np.array([1.0, np.inf, np.nan]), ref, "float32", 1e-6).passed
+
+
+def test_ulp_is_exact_just_below_a_power_of_two():
+    """floor(log2(x)) reads 2**k - 2**(k-53) as exponent k (log2 rounds up to k): the ULP of
+    such a float64 came out twice np.spacing's."""
+    x = np.nextafter(2.0 ** np.arange(-40, 40), 0.0)
+    np.testing.assert_array_equal(FORMATS["float64"].ulp(x), np.spacing(x))
+
+
+def test_figures_over_many_slices_match_whole_array_formulas():
+    """compare walks the arrays in CHUNK_ELEMENTS slices; its figures must be the whole arrays'
+    (computed here directly, from np.linalg.norm and np.spacing), whichever slice holds the
+    worst element."""
+    from kernbench.accuracy import CHUNK_ELEMENTS
+
+    rng = np.random.default_rng(3)
+    n = 5 * (2 * CHUNK_ELEMENTS // 5 + 9999)  # three slices, the last one ragged
+    ref = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 3, n)
+    out = (ref * (1 + 2e-7 * rng.standard_normal(n))).astype(np.float32).astype(np.float64)
+    out[n - 7] += 1e-3  # the worst element, in the ragged last slice
+    err = compare("out", out.reshape(-1, 5), ref.reshape(-1, 5), "float32", 1.0)
+    diff = np.abs(out - ref)
+    assert math.isclose(err.rel_l2, np.linalg.norm(out - ref) / np.linalg.norm(ref), rel_tol=1e-12)
+    assert err.max_abs == diff.max() == diff[n - 7]
+    spacing = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+    assert math.isclose(err.max_ulp, (diff / spacing).max(), rel_tol=1e-12)
+
+
+def test_a_nan_in_a_later_slice_is_not_lost():
+    from kernbench.accuracy import CHUNK_ELEMENTS
+
+    ref = np.ones(3 * CHUNK_ELEMENTS)
+    out = ref.copy()
+    out[2 * CHUNK_ELEMENTS + 1] = np.nan
+    err = compare("out", out, ref, "float32", 1.0)
+    assert not err.passed and err.nonfinite == 1
+    assert math.isnan(err.max_abs) and err.max_ulp == math.inf

@@ -28,10 +28,12 @@ class FloatFormat:
     def ulp(self, x: np.ndarray) -> np.ndarray:
         """Spacing of this format at |x| (subnormal spacing below the normal range)."""
         ax = np.abs(np.asarray(x, dtype=np.float64))
-        with np.errstate(divide="ignore"):
-            exp = np.floor(np.log2(np.where(ax > 0, ax, 1.0)))
-        exp = np.maximum(np.where(ax > 0, exp, self.min_exponent), self.min_exponent)
-        return np.ldexp(1.0, (exp - self.mantissa_bits).astype(np.int64))
+        # frexp splits ax = m * 2**e with m in [0.5, 1), so ax's binary exponent is e - 1,
+        # exactly: floor(log2(ax)) rounds up to the next power just below one (2**k - 2**(k-53)
+        # read as exponent k, an ULP twice too large) and costs a transcendental per element
+        _, e = np.frexp(ax)
+        exp = np.maximum(np.where(ax > 0, e - 1, self.min_exponent), self.min_exponent)
+        return np.ldexp(1.0, exp - self.mantissa_bits)
 
 
 FORMATS: dict[str, FloatFormat] = {
