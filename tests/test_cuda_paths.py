@@ -37,6 +37,24 @@ def test_gpu_suite_plans_every_kernel():
         assert modes == expected, name
 
 
+def test_gpu_session_script_plans_every_stage(tmp_path):
+    """benchmarks/gpu_session.sh, the one-call GPU check, planned here (DRY_RUN): every stage's
+    patterns and filters must select cases of gpu.toml / gpu_smoke.toml, so a renamed shape
+    fails here and not on a lent GPU's minutes. Stage 1 is the issue's bf16 figures: the five
+    kernels' figure shapes on Triton and torch (17 cases)."""
+    env = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "OUT": str(tmp_path)}
+    out = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_session.sh")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = [line for line in out.stdout.splitlines() if line.startswith("== stage")]
+    assert {line.split(",")[0] for line in lines} == {f"== stage {n}" for n in range(1, 7)}
+    for line in lines:
+        planned = int(line.rsplit("kernbench: ", 1)[1].split()[0])
+        assert planned > 0, line
+    assert lines[0].endswith("kernbench: 17 cases planned"), lines[0]
+    assert not list(tmp_path.iterdir())  # a dry run writes nothing
+
+
 def test_cuda_cases_without_gpu_are_recorded(tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
@@ -596,6 +614,10 @@ def test_gpu_calibration_arithmetic(monkeypatch):
     assert restored is False
     assert (got["name"], got["sm_count"], got["l2_bytes"], got["memory_bytes"]) == (
         "Fake H100", 132, 50 << 20, 80 << 30)
+    # the line `run` prints names the GPU's own copy and bf16 rate, not only the CPU's
+    line = ceilings.describe({"cpu": {"copy_gbps": 40.0}, "cuda:0": got, "cached": None})
+    assert (f"cuda:0 (Fake H100) copy {got['copy_gbps']:.0f} GB/s, "
+            f"bf16 GEMM {got['gemm_gflops']['bfloat16'] / 1e3:.0f} TFLOP/s") in line
 
 
 def test_triton_offset_dtype_widens_only_past_2_31_elements():

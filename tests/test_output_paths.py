@@ -123,6 +123,7 @@ def test_resumed_run_appends_under_the_recorded_header(tmp_path, suite, capsys):
     assert header["settings"]["threads"] == 1 and header["settings"]["isolate"] == "none"
     assert "memory_limit" in header["settings"]
     assert header["settings"]["filters"]["mode"] == ["forward"]
+    assert header["settings"]["filters"]["case"] == []
     # as if killed while writing the second case
     out.write_text("\n".join(lines[:2]) + "\n" + lines[2][:20])
     capsys.readouterr()

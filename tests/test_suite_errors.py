@@ -56,6 +56,9 @@ def test_bad_suite(tmp_path, capsys, text, expected):
     (["--memory-limit", "-1"], "must be a positive number of GiB, got -1"),
     (["--memory-limit", "nan"], "must be a positive number of GiB, got nan"),
     (["--memory-limit", "4G"], "not a number of GiB: '4G'"),
+    (["--case", "softmax/*/rows=640,cols=*"],
+     "--case softmax/*/rows=640,cols=*: matches none of the "),
+    (["--kernel", "matmul", "--case", "softmax/*"], "--case softmax/*: matches none of the "),
 ])
 def test_bad_filters(tmp_path, capsys, args, expected):
     args = [a.replace("{missing}", str(tmp_path / "missing")) for a in args]
@@ -215,3 +218,16 @@ def test_an_unknown_backend_filter_is_named_and_listed_once(capsys):
     assert code == 2 and err.startswith("kernbench: error: --backend: unknown backend 'numpyy'")
     allowed = err.split("allowed: ")[1].strip().split(", ")
     assert len(allowed) == len(set(allowed)) and "numpy" in allowed, err
+
+
+def test_case_patterns_keep_the_ids_any_of_them_match(capsys):
+    """`--case` is a shell-style pattern of the case id (`*` crosses `/`), repeatable: a case
+    is kept when any pattern matches it."""
+    code = main(["run", str(ROOT / "suites" / "smoke.toml"), "--dry-run",
+                 "--case", "softmax/numpy/*/float32/forward/*",
+                 "--case", "matmul/*/bfloat16/backward/*"])
+    assert code == 0
+    ids = capsys.readouterr().out.split()
+    assert ids and all(i.startswith("softmax/numpy/cpu/float32/forward/")
+                       or (i.startswith("matmul/") and "/bfloat16/backward/" in i) for i in ids)
+    assert any(i.startswith("softmax/") for i in ids) and any(i.startswith("matmul/") for i in ids)

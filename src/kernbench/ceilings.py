@@ -258,6 +258,11 @@ def describe(data: dict) -> str:
     cpu = data.get("cpu") or {}
     figures = ", ".join(f"{name} {cpu[key]:.1f} GB/s" for key, name in (
         ("copy_gbps", "copy"), ("update_gbps", "update")) if isinstance(cpu.get(key), float))
+    for device, gpu in sorted(data.items()):  # each GPU's own roof and bf16 tensor-core rate
+        if device.startswith("cuda:") and isinstance(gpu, dict):
+            bf16 = (gpu.get("gemm_gflops") or {}).get("bfloat16")
+            figures += (f"; {device} ({gpu.get('name')}) copy {gpu.get('copy_gbps', 0):.0f} GB/s"
+                        + (f", bf16 GEMM {bf16 / 1e3:.0f} TFLOP/s" if bf16 else ""))
     if data.get("cached"):
         when = f", measured {data['measured']}" if data.get("measured") else ""
         return f"{figures} from {data['cached']}{when} (--calibrate force measures again)"

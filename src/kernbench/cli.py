@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("kernel", "backend", "dtype", "device", "mode"):
         p.add_argument(f"--{name}", action="append", default=[],
                        help=f"only this {name} (repeatable)")
+    p.add_argument("--case", action="append", default=[], metavar="PATTERN",
+                   help="only case ids matching this shell-style pattern (repeatable: any), "
+                        "e.g. 'matmul/*/bfloat16/*/m=8192*'")
     p.add_argument("--threads", type=positive_int,
                    help="threads for every pool (default: all cores)")
     p.add_argument("--isolate", default=None, help="group (default) | case | none")
@@ -188,8 +191,8 @@ def dispatch(args: argparse.Namespace) -> int:
         execute_run(RunOptions(
             suite=args.suite, output=args.output, kernels_dirs=tuple(args.kernels),
             kernel=tuple(args.kernel), backend=tuple(args.backend), dtype=tuple(args.dtype),
-            device=tuple(args.device), mode=tuple(args.mode), threads=args.threads,
-            isolate=args.isolate,
+            device=tuple(args.device), mode=tuple(args.mode), case=tuple(args.case),
+            threads=args.threads, isolate=args.isolate,
             calibrate=args.calibrate, progress=not args.no_progress,
             allocator=args.allocator, resume=args.resume, shard=args.shard,
             dry_run=args.dry_run, profile=args.profile,

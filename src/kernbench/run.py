@@ -30,6 +30,7 @@ class RunOptions:
     dtype: tuple[str, ...] = ()
     device: tuple[str, ...] = ()
     mode: tuple[str, ...] = ()
+    case: tuple[str, ...] = ()  # shell-style patterns of case ids (kernbench.suite.filter_cases)
     threads: int | None = None
     isolate: str | None = None  # None: "group", or the resumed run's
     calibrate: str = "cached"  # cached | force | skip
@@ -55,7 +56,7 @@ def execute_run(opts: RunOptions) -> Path:
     suite = load_suite(opts.suite, kernels)
     cases = filter_cases(suite.cases, kernels=opts.kernel, backends=opts.backend,
                          dtypes=opts.dtype, devices=opts.device, modes=opts.mode,
-                         known_kernels=kernels)
+                         known_kernels=kernels, case_patterns=opts.case)
     if not cases:
         raise UsageError(f"{opts.suite}: no case matches the filters")
     if opts.shard:
@@ -177,7 +178,7 @@ def build_header(opts, suite, kernels, cases, settings, mach, soft, fingerprint,
                      "env": environment.relevant_env(worker_env),
                      "filters": {"kernel": list(opts.kernel), "backend": list(opts.backend),
                                  "dtype": list(opts.dtype), "device": list(opts.device),
-                                 "mode": list(opts.mode)}},
+                                 "mode": list(opts.mode), "case": list(opts.case)}},
         "ceilings": ceilings,
         "kernels": {name: {"path": str(k.folder), "code_hash": k.code_hash()}
                     for name, k in kernels.items()

@@ -23,6 +23,7 @@ and the key, with the allowed values, and is a UsageError (exit code 2).
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import math
 import sys
@@ -327,9 +328,25 @@ def _expect(value: Any, kind: type, where: str) -> None:
 
 
 def filter_cases(cases: Iterable[PlannedCase], *, kernels=None, backends=None, dtypes=None,
-                 devices=None, modes=None, known_kernels=()) -> list[PlannedCase]:
-    """Apply `--kernel/--backend/--dtype/--device` filters; unknown names are UsageErrors."""
-    cases = list(cases)
+                 devices=None, modes=None, known_kernels=(), case_patterns=None
+                 ) -> list[PlannedCase]:
+    """Apply `--kernel/--backend/--dtype/--device/--mode` filters (unknown names are
+    UsageErrors), then `--case` patterns: shell-style (fnmatch, `*` crosses `/`) against the
+    case id, a case kept when any pattern matches it. A pattern that matches no case left is a
+    UsageError too: a mistyped shape would otherwise drop its cases without a word."""
+    cases = _filter_names(list(cases), kernels, backends, dtypes, devices, modes, known_kernels)
+    if not case_patterns:
+        return cases
+    for pattern in case_patterns:
+        if not any(fnmatch.fnmatchcase(p.case.id, pattern) for p in cases):
+            raise UsageError(f"--case {pattern}: matches none of the {len(cases)} cases planned "
+                             f"(ids look like {cases[0].case.id})" if cases else
+                             f"--case {pattern}: no case is planned")
+    return [p for p in cases if any(fnmatch.fnmatchcase(p.case.id, pat)
+                                    for pat in case_patterns)]
+
+
+def _filter_names(cases, kernels, backends, dtypes, devices, modes, known_kernels):
     checks = [("kernel", kernels, lambda p: p.case.kernel, set(known_kernels)),
               ("backend", backends, None, set(BACKENDS)),
               ("dtype", dtypes, lambda p: p.case.dtype, set(FLOAT_DTYPES)),
