@@ -4,6 +4,7 @@ say why. Triton runs under its interpreter; numba-cuda in numba's CUDA simulator
 shapes of suites/simulated.toml (the simulator is far too slow for the smoke shapes). A missing
 backend fails test_every_family_available rather than silently shrinking this sweep."""
 
+import numpy as np
 import pytest
 
 from kernbench.backends import FAMILIES, backends_for_source, family_of
@@ -21,6 +22,20 @@ def test_every_family_available():
     missing = {name: fam.missing() for name, fam in FAMILIES.items()
                if fam.runs_on_cpu and fam.missing()}
     assert not missing, f"backends missing from the test environment: {missing}"
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if f.runs_on_cpu])
+def test_to_backend_never_views_the_draw(name, dtype):
+    """The worker converts the timed copies from the very draw the first call saw
+    (PreparedCase.take_inputs_a): a backend array that viewed the draw would let an in-place
+    kernel change it under them. Changing the draw must leave the backend's array alone."""
+    family = FAMILIES[name]
+    family.setup(2)
+    draw = np.arange(12.0).reshape(3, 4)
+    converted = family.to_backend(draw, dtype, "cpu")
+    draw[...] = -1.0
+    np.testing.assert_array_equal(family.to_numpy(converted)[0], np.arange(12.0).reshape(3, 4))
 
 
 def test_smoke_covers_every_kernel_and_implementation(kernels):

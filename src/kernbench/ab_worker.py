@@ -121,7 +121,7 @@ def pair(worker: Worker, case: Case, settings: CaseSettings, a: dict, b: dict) -
     copies = 1
     for p in prepared:
         p.first_out = None
-        inputs = p.inputs(0)
+        inputs = p.take_inputs_a()
         copies = worker._copies(p.family, case.device, p.spec, inputs,
                                 get_format(case.dtype).itemsize, settings)
         argsets = [p.convert(inputs) for _ in range(copies)]

@@ -493,7 +493,7 @@ def profile_case(case: Case, settings: CaseSettings, folder: str, impl: str, out
     for prof in profilers:
         prof.after_prepare(p)
     p.first_out = None
-    inputs = p.inputs(0)
+    inputs = p.take_inputs_a()
     # the benchmark's own copies and timed loop (one copy, CUDA events, L2 flush and clock
     # warm-up on a GPU; one copy under the Triton interpreter), so the median beside the
     # profile is the one `run` would record
@@ -535,7 +535,7 @@ def ncu_calls(case: Case, settings: CaseSettings, folder: str, impl: str, thread
     import torch
 
     p = Worker(threads).prepare(case, settings, folder, impl)
-    args = p.convert(p.inputs(0))
+    args = p.convert(p.take_inputs_a())
     for _ in range(3):
         p.call(*args)
     p.sync()

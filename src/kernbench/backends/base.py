@@ -74,6 +74,10 @@ class Family:
         """Before each case: make `device` current. Nothing to do on a CPU."""
 
     def to_backend(self, array: np.ndarray, dtype: str, device: str) -> Any:
+        """`array` (float64, or integer) as this framework's array of `dtype` on `device`:
+        always a copy, never a view of `array`, float64 included. The worker converts the
+        timed copies and the memory run from the very draw the first call saw: a view would
+        let an in-place kernel (AdamW) change that draw under them."""
         raise NotImplementedError
 
     def to_numpy(self, out: Any) -> tuple[np.ndarray, str]:
