@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from kernbench.errors import UsageError  # noqa: E402
-from kernbench.metrics import gemm_roof  # noqa: E402
-from kernbench.report.model import is_ranked, label_of, params_text  # noqa: E402
+from kernbench.metrics import ceiling_key, gemm_roof  # noqa: E402
+from kernbench.report.model import is_ranked, label_of, params_text, unranked_why  # noqa: E402
+from kernbench.report.units import fmt_percent, fmt_time  # noqa: E402
 from kernbench.results import read_run  # noqa: E402
 
 MEMORY_BOUND = ("softmax", "layer_norm", "rms_norm")
@@ -41,13 +42,8 @@ CUBLAS_TARGET = 0.70
 LIBRARY = "torch_eager"
 
 
-def _device_of(case: dict) -> str:
-    device = str(case.get("device") or "")
-    return "cuda:0" if device == "cuda" else device
-
-
 def _pct(x: float | None) -> str:
-    return "not measured" if x is None else f"{100 * x:.0f}%"
+    return "not measured" if x is None else fmt_percent(x)
 
 
 def _rate(case: dict | None, key: str, scale: float = 1.0) -> str:
@@ -60,7 +56,7 @@ def _timed(case: dict | None) -> str:
     if case is None:
         return "not measured"
     t = case["time"]
-    return f"{t['median_s'] * 1e3:.3f} ms (±{100 * (t.get('iqr_s') or 0) / t['median_s']:.0f}%)"
+    return f"{fmt_time(t['median_s'])} (±{100 * (t.get('iqr_s') or 0) / t['median_s']:.0f}%)"
 
 
 def _groups(cases: list[dict], kernel: str, device: str) -> dict[tuple[str, str], list[dict]]:
@@ -68,7 +64,7 @@ def _groups(cases: list[dict], kernel: str, device: str) -> dict[tuple[str, str]
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for c in cases:
         if (c.get("kernel") == kernel and c.get("mode", "forward") == "forward"
-                and _device_of(c) == device):
+                and ceiling_key(str(c.get("device") or "")) == device):
             groups[(params_text(c), str(c.get("dtype")))].append(c)
     return groups
 
@@ -85,9 +81,8 @@ def _unranked(cases: list[dict], label: str) -> str:
     mine = [c for c in cases if label_of(c) == label]
     if not mine:
         return "not measured"
-    c = mine[0]
-    why = [f for f in (c.get("flags") or []) if f in ("suspect", "interpreted", "inaccurate")]
-    return f"{c.get('status')}{' (' + ', '.join(why) + ')' if why else ''}: not ranked"
+    why = unranked_why(mine[0])
+    return f"{mine[0].get('status')}{' (' + ', '.join(why) + ')' if why else ''}: not ranked"
 
 
 def memory_rows(cases: list[dict], device: str, copy: float | None) -> list[str]:

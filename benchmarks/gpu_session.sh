@@ -139,13 +139,9 @@ for f in "$OUT"/gpu_smoke.jsonl "$OUT"/gpu.jsonl; do
     [[ -s $f ]] || continue
     echo "== not ok in $f"
     "$PY" - "$f" <<'EOF'
-import collections, json, sys
-cases = []
-for line in list(open(sys.argv[1]))[1:]:
-    try:
-        cases.append(json.loads(line))
-    except ValueError:  # the line a stopped run was writing
-        pass
+import collections, sys
+from kernbench.results import read_run  # drops the line a stopped run was writing
+cases = read_run(sys.argv[1]).cases
 print(dict(collections.Counter(c.get("status") for c in cases)))
 skipped = collections.Counter(str(c.get("reason")) for c in cases if c.get("status") == "skipped")
 for reason, n in skipped.items():  # a framework missing on the image: one line per reason

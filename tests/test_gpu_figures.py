@@ -82,7 +82,8 @@ def test_matmul_is_triton_over_cublas(tmp_path):
 
 def test_attention_against_sdpa_and_what_has_no_figure(tmp_path):
     path = write(tmp_path / "g.jsonl", [
-        record(ATTENTION.format("triton"), 1.0e-3, gflops=400e3, status="failed"),
+        # a kernel that raised: failed, with no accuracy figures
+        record(ATTENTION.format("triton"), 1.0e-3, gflops=400e3, status="failed", accuracy=None),
         record(ATTENTION.format("torch_eager"), 0.8e-3, gflops=500e3),
     ])
     cells = row(gpu_figures.figures(path), "batch=1,heads=16,seq=4096,head_dim=128", "bfloat16")

@@ -260,8 +260,9 @@ def describe(data: dict) -> str:
         ("copy_gbps", "copy"), ("update_gbps", "update")) if isinstance(cpu.get(key), float))
     for device, gpu in sorted(data.items()):  # each GPU's own roof and bf16 tensor-core rate
         if device.startswith("cuda:") and isinstance(gpu, dict):
-            bf16 = (gpu.get("gemm_gflops") or {}).get("bfloat16")
-            figures += (f"; {device} ({gpu.get('name')}) copy {gpu.get('copy_gbps', 0):.0f} GB/s"
+            copy, bf16 = gpu.get("copy_gbps"), (gpu.get("gemm_gflops") or {}).get("bfloat16")
+            figures += (f"; {device} ({gpu.get('name')})"
+                        + (f" copy {copy:.0f} GB/s" if copy else "")
                         + (f", bf16 GEMM {bf16 / 1e3:.0f} TFLOP/s" if bf16 else ""))
     if data.get("cached"):
         when = f", measured {data['measured']}" if data.get("measured") else ""

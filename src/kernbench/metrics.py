@@ -28,6 +28,11 @@ def gemm_roof(gemm_gflops: dict, dtype: str) -> tuple[float | None, str]:
     return plain, ""
 
 
+def ceiling_key(device: str) -> str:
+    """The run header's ceilings key for a case's device: `cuda` is the current GPU, cuda:0."""
+    return "cuda:0" if device == "cuda" else device
+
+
 def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, float | None]:
     """(peak GFLOP/s, peak GB/s) for a device and dtype from the run header's ceilings. The
     memory roof is the better of copy and in-place update bandwidth: both count bytes read +
@@ -35,9 +40,7 @@ def ceiling_for(ceilings: dict, device: str, dtype: str) -> tuple[float | None, 
     destination that the count does not see (kernbench.ceilings). Kernels writing new buffers
     reach past the copy figure too: on the 2-core VM cross-entropy's numba backward moved
     61 GB/s over 262 MB against a copy figure of 44 and an update figure of 65."""
-    if device == "cuda":
-        device = "cuda:0"
-    dev = (ceilings or {}).get(device) or {}
+    dev = (ceilings or {}).get(ceiling_key(device)) or {}
     gemm, _ = gemm_roof(dev.get("gemm_gflops") or {}, dtype)
     return gemm, memory_roof(dev)
 

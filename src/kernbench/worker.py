@@ -111,6 +111,11 @@ class PreparedCase:
         """Input set `draw` (0: timed, 1: the fresh accuracy check), float64, seeded."""
         return self.spec.make_inputs(self.params, case_seed(self.case, self.settings.seed, draw))
 
+    def draw_inputs_a(self) -> dict[str, np.ndarray]:
+        """Draw input set A for the first call, and keep it for `take_inputs_a`."""
+        self._inputs_a = self.inputs(0)
+        return self._inputs_a
+
     def take_inputs_a(self) -> dict[str, np.ndarray]:
         """Input set A, float64, as `prepare` drew it (drawn again once taken): the timed copies
         are converted from it. Kept rather than drawn twice: NumPy's generator is single-
@@ -204,7 +209,7 @@ class Worker:
         if not callable(forward):
             raise TypeError(f"{module.__file__}: forward is not callable")
         p = PreparedCase(case, settings, family, spec, forward)
-        inputs_a = p._inputs_a = p.inputs(0)
+        inputs_a = p.draw_inputs_a()
         p.args_a = p.convert(inputs_a)
         p.seen_a = p.as_seen(inputs_a, p.args_a)  # before the call: it may update inputs
         family.reset_compile_counters(case.backend)
