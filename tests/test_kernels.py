@@ -24,17 +24,20 @@ def test_every_family_available():
     assert not missing, f"backends missing from the test environment: {missing}"
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int64"])
 @pytest.mark.parametrize("name", [n for n, f in FAMILIES.items() if f.runs_on_cpu])
 def test_to_backend_never_views_the_draw(name, dtype):
     """The worker converts the timed copies from the very draw the first call saw
     (PreparedCase.take_inputs_a): a backend array that viewed the draw would let an in-place
-    kernel change it under them. Changing the draw must leave the backend's array alone."""
+    kernel change it under them. Changing the draw must leave the backend's array alone.
+    int64: integer inputs (labels) keep their own dtype, whatever the case's."""
     family = FAMILIES[name]
     family.setup(2)
     draw = np.arange(12.0).reshape(3, 4)
+    if dtype == "int64":
+        draw, dtype = draw.astype(np.int64), "float32"
     converted = family.to_backend(draw, dtype, "cpu")
-    draw[...] = -1.0
+    draw[...] = -1
     np.testing.assert_array_equal(family.to_numpy(converted)[0], np.arange(12.0).reshape(3, 4))
 
 

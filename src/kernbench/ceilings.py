@@ -12,7 +12,9 @@ Each figure is the best of several libraries and repetitions: a ceiling is what 
 be made to do, so the best observed run is the estimate (noise only ever slows a run down).
 Measured in a subprocess (`python -m kernbench.ceilings`) because it imports torch, and cached
 per machine fingerprint and thread count under results/ceilings/ so runs do not pay for it
-each time; `kernbench calibrate --force` measures again.
+each time; `kernbench calibrate --force` measures again. A run measures only the parts (the
+CPU, the GPUs) its cases use, and adds them to the cache: a GPU-only suite on a lent GPU,
+whose every second counts, does not pay ~10 s for CPU GEMMs and JAX's start first.
 """
 
 from __future__ import annotations
@@ -199,29 +201,48 @@ def measure_cuda(index: int) -> dict:
                        GPU_GEMM_N // 2}}
 
 
-def measure(threads: int) -> dict:
-    result = {"cpu": measure_cpu(threads), "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    try:
-        import torch
+#: what a calibration can measure: the host CPU, and every CUDA GPU torch sees
+PARTS = ("cpu", "cuda")
 
-        if torch.cuda.is_available():
-            for i in range(torch.cuda.device_count()):
-                result[f"cuda:{i}"] = measure_cuda(i)
-    except ImportError:
-        pass
+
+def part_of(device: str) -> str:
+    """The calibration part a case's device needs: `cuda` for cuda and cuda:N."""
+    return "cuda" if device.split(":")[0] == "cuda" else "cpu"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def measure(threads: int, parts: tuple[str, ...] = PARTS) -> dict:
+    """The ceilings of `parts`, each device's stamped with when it was measured. `parts`
+    records what was looked for: `cuda` measured on a machine without a GPU finds no device,
+    and a cache saying so is not measured again."""
+    result: dict = {"parts": sorted(parts), "measured": _now()}
+    if "cpu" in parts:
+        result["cpu"] = {**measure_cpu(threads), "measured": _now()}
+    if "cuda" in parts:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                for i in range(torch.cuda.device_count()):
+                    result[f"cuda:{i}"] = {**measure_cuda(i), "measured": _now()}
+        except ImportError:
+            pass
     return result
 
 
 def measure_in_subprocess(threads: int, env: dict[str, str], memory_only: bool = False,
-                          timeout: float = 600) -> dict:
+                          timeout: float = 600, parts: tuple[str, ...] = PARTS) -> dict:
     """`measure` (or `measure_cpu_memory`) in a fresh `python -m kernbench.ceilings`."""
     # measure_cpu imports JAX, which (CUDA plugin installed) creates its GPU client even when
     # asked only for the CPU device, and would reserve 75% of each GPU's memory for the rest of
     # the process, measure_cuda's torch buffers included (as the JAX worker env does, too)
     env = {**env, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
     argv = [sys.executable, "-m", "kernbench.ceilings", str(threads)]
-    out = subprocess.run(argv + (["--memory"] if memory_only else []), capture_output=True,
-                         text=True, env=env, timeout=timeout)
+    argv += ["--memory"] if memory_only else ["--parts", ",".join(parts)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"calibration failed: {out.stderr.strip()[-500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -256,42 +277,103 @@ def describe(data: dict) -> str:
     """One line on where a run's ceilings came from, for the terminal: a figure measured days
     ago on a shared VM is not the same evidence as one measured now."""
     cpu = data.get("cpu") or {}
-    figures = ", ".join(f"{name} {cpu[key]:.1f} GB/s" for key, name in (
-        ("copy_gbps", "copy"), ("update_gbps", "update")) if isinstance(cpu.get(key), float))
+    segments = [", ".join(f"{name} {cpu[key]:.1f} GB/s" for key, name in (
+        ("copy_gbps", "copy"), ("update_gbps", "update")) if isinstance(cpu.get(key), float))]
     for device, gpu in sorted(data.items()):  # each GPU's own roof and bf16 tensor-core rate
         if device.startswith("cuda:") and isinstance(gpu, dict):
             copy, bf16 = gpu.get("copy_gbps"), (gpu.get("gemm_gflops") or {}).get("bfloat16")
-            figures += (f"; {device} ({gpu.get('name')})"
-                        + (f" copy {copy:.0f} GB/s" if copy else "")
-                        + (f", bf16 GEMM {bf16 / 1e3:.0f} TFLOP/s" if bf16 else ""))
-    if data.get("cached"):
-        when = f", measured {data['measured']}" if data.get("measured") else ""
-        return f"{figures} from {data['cached']}{when} (--calibrate force measures again)"
-    return f"{figures}, measured now"
+            segments.append(f"{device} ({gpu.get('name')})"
+                            + (f" copy {copy:.0f} GB/s" if copy else "")
+                            + (f", bf16 GEMM {bf16 / 1e3:.0f} TFLOP/s" if bf16 else ""))
+    figures = "; ".join(s for s in segments if s) or "no figures"
+    if not data.get("cached"):
+        return f"{figures}, measured now"
+    now = data.get("measured_now") or []
+    kept = [p for p in _parts_held(data) if p not in now]
+    # the kept devices' own stamps (a part is measured when a run first needs it); a file
+    # from before parts were stamped has one stamp for the whole
+    stamps = sorted({v.get("measured") for k, v in data.items()
+                     if isinstance(v, dict) and part_of(k) in kept} - {None}) \
+        or [data.get("measured")]
+    when = "" if not stamps[0] else (
+        f", measured {stamps[0]}" + (f" to {stamps[-1]}" if stamps[-1] != stamps[0] else ""))
+    fresh = f"; {', '.join(now)} measured now, {', '.join(sorted(kept))}" if now else ""
+    return f"{figures}{fresh} from {data['cached']}{when} (--calibrate force measures again)"
 
 
 def cache_path(fingerprint: str, threads: int, cache_dir: Path | None = None) -> Path:
     return (cache_dir or CACHE_DIR) / f"{fingerprint}-t{threads}.json"
 
 
+def _parts_held(data: dict) -> set[str]:
+    """The parts a cached file measured. A file written before parts were recorded measured
+    them all."""
+    held = data.get("parts")
+    return set(held) if isinstance(held, list) else set(PARTS)
+
+
+def _merge(cached: dict, held: set[str], fresh: dict) -> dict:
+    """`fresh` parts over the `held` parts of `cached`: a part measured again replaces all its
+    devices (a GPU that is gone is dropped); the other parts are kept as they were."""
+    again = set(fresh["parts"])
+    kept = {k: v for k, v in cached.items()
+            if isinstance(v, dict) and part_of(k) in held - again}
+    return {**kept, **fresh, "parts": sorted(held | again)}
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:  # a torn file is measured again
+        return {}
+
+
+def to_measure(cached: dict, parts: tuple[str, ...], force: bool = False) -> tuple[str, ...]:
+    """The parts of `parts` that must be measured: those `cached` lacks, or all with `force`."""
+    held = _parts_held(cached) if cached else set()
+    return tuple(p for p in PARTS if p in parts and (force or p not in held))
+
+
 def load_or_measure(fingerprint: str, threads: int, env: dict[str, str],
-                    force: bool = False, cache_dir: Path | None = None) -> dict:
+                    force: bool = False, cache_dir: Path | None = None,
+                    parts: tuple[str, ...] = PARTS) -> dict:
+    """The cached ceilings, with the parts of `parts` the cache lacks (all of them with
+    `force`) measured now and added to it. `cached` names the file when any figure came from
+    it, and `measured_now` the parts this call measured."""
     path = cache_path(fingerprint, threads, cache_dir)
-    if path.exists() and not force:
-        try:
-            data = json.loads(path.read_text())
-            data["cached"] = str(path)
-            return data
-        except json.JSONDecodeError:
-            pass
-    data = measure_in_subprocess(threads, env)
+    cached = _load(path)
+    wanted = to_measure(cached, parts, force)
+    if not wanted:
+        return {**cached, "cached": str(path)}
+    held = _parts_held(cached) if cached else set()
+    fresh = measure_in_subprocess(threads, env, parts=wanted)
+    fresh.setdefault("parts", sorted(wanted))
+    data = _merge(cached, held, fresh)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1))
-    data["cached"] = None
-    return data
+    reused = bool(held - set(wanted))  # figures kept from the file
+    return {**data, "cached": str(path) if reused else None, "measured_now": list(wanted)}
+
+
+def needs_measuring(fingerprint: str, threads: int, parts: tuple[str, ...],
+                    force: bool = False, cache_dir: Path | None = None) -> tuple[str, ...]:
+    """What `load_or_measure` would measure now (for saying so before it starts)."""
+    return to_measure(_load(cache_path(fingerprint, threads, cache_dir)), parts, force)
+
+
+def _main(argv: list[str]) -> dict:
+    """`python -m kernbench.ceilings THREADS [--memory | --parts cpu,cuda]`."""
+    threads = int(argv[0]) if argv else os.cpu_count() or 1
+    if "--memory" in argv[1:]:
+        return measure_cpu_memory(threads)
+    if "--parts" in argv[1:]:
+        parts = tuple(argv[argv.index("--parts") + 1].split(","))
+        unknown_parts = set(parts) - set(PARTS)
+        if unknown_parts:
+            raise SystemExit(f"unknown parts {sorted(unknown_parts)}; known: {PARTS}")
+        return measure(threads, parts)
+    return measure(threads)
 
 
 if __name__ == "__main__":
-    _threads = int(sys.argv[1]) if len(sys.argv) > 1 else os.cpu_count() or 1
-    print(json.dumps(measure_cpu_memory(_threads) if "--memory" in sys.argv[2:]
-                     else measure(_threads)))
+    print(json.dumps(_main(sys.argv[1:])))
