@@ -8,6 +8,8 @@ import pytest
 from kernbench.accuracy import Tolerance, compare, summarize
 from kernbench.dtypes import FORMATS, round_to
 
+from .conftest import ROOT
+
 RNG = np.random.default_rng(7)
 REF = np.exp(RNG.standard_normal((32, 50)))
 BOUND = Tolerance(16).bound("float32")
@@ -90,10 +92,11 @@ def test_ulp_is_exact_just_below_a_power_of_two():
     np.testing.assert_array_equal(FORMATS["float64"].ulp(x), np.spacing(x))
 
 
-def test_figures_over_many_slices_match_whole_array_formulas():
-    """compare walks the arrays in CHUNK_ELEMENTS slices; its figures must be the whole arrays'
-    (computed here directly, from np.linalg.norm and np.spacing), whichever slice holds the
-    worst element."""
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_figures_over_many_slices_match_whole_array_formulas(threads):
+    """compare walks the arrays in CHUNK_ELEMENTS slices, in one thread or several; its figures
+    must be the whole arrays' (computed here directly, from np.linalg.norm and np.spacing),
+    whichever slice holds the worst element, and the same for any number of threads."""
     from kernbench.accuracy import CHUNK_ELEMENTS
 
     rng = np.random.default_rng(3)
@@ -101,7 +104,9 @@ def test_figures_over_many_slices_match_whole_array_formulas():
     ref = rng.standard_normal(n) * 10.0 ** rng.integers(-3, 3, n)
     out = (ref * (1 + 2e-7 * rng.standard_normal(n))).astype(np.float32).astype(np.float64)
     out[n - 7] += 1e-3  # the worst element, in the ragged last slice
-    err = compare("out", out.reshape(-1, 5), ref.reshape(-1, 5), "float32", 1.0)
+    err = compare("out", out.reshape(-1, 5), ref.reshape(-1, 5), "float32", 1.0,
+                  threads=threads)
+    assert err == compare("out", out, ref, "float32", 1.0)  # bit for bit: sums in slice order
     diff = np.abs(out - ref)
     assert math.isclose(err.rel_l2, np.linalg.norm(out - ref) / np.linalg.norm(ref), rel_tol=1e-12)
     assert err.max_abs == diff.max() == diff[n - 7]
@@ -109,12 +114,38 @@ def test_figures_over_many_slices_match_whole_array_formulas():
     assert math.isclose(err.max_ulp, (diff / spacing).max(), rel_tol=1e-12)
 
 
-def test_a_nan_in_a_later_slice_is_not_lost():
+@pytest.mark.parametrize("threads", [1, 3])
+def test_a_nan_in_a_later_slice_is_not_lost(threads):
     from kernbench.accuracy import CHUNK_ELEMENTS
 
     ref = np.ones(3 * CHUNK_ELEMENTS)
+    ref[CHUNK_ELEMENTS + 5] = np.inf  # matched: exact, in another thread's slice
     out = ref.copy()
     out[2 * CHUNK_ELEMENTS + 1] = np.nan
-    err = compare("out", out, ref, "float32", 1.0)
+    err = compare("out", out, ref, "float32", 1.0, threads=threads)
     assert not err.passed and err.nonfinite == 1
     assert math.isnan(err.max_abs) and err.max_ulp == math.inf
+
+
+@pytest.mark.parametrize("mode", ["forward", "backward"])
+def test_the_worker_compares_in_the_runs_threads(monkeypatch, mode):
+    """Outputs and gradients are compared in the run's threads (outside the timed region)."""
+    from kernbench import accuracy, worker
+    from kernbench.case import Case, CaseSettings
+
+    seen = []
+    real = accuracy.compare
+
+    def spy(*args, threads=1, **kwargs):
+        seen.append(threads)
+        return real(*args, threads=threads, **kwargs)
+
+    monkeypatch.setattr(accuracy, "compare", spy)
+    case = Case("softmax", "torch_eager", "", "cpu", "float32", mode,
+                (("rows", 4), ("cols", 8)))
+    record = worker.Worker(3).execute(case, CaseSettings(budget_s=0.01, min_samples=1,
+                                                         warmup_s=0.0, memory=False),
+                                      str(ROOT / "kernels" / "softmax"),
+                                      str(ROOT / "kernels" / "softmax" / "softmax_torch.py"))
+    assert record["status"] == "ok", record.get("reason")
+    assert seen and set(seen) == {3}

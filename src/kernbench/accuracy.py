@@ -9,6 +9,7 @@ before any arithmetic.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -52,15 +53,17 @@ def _json_float(v):
     return v
 
 
-def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: float) -> OutputError:
-    """Compare `out` (already float64) with `ref`; `dtype`: the format the output was stored in."""
+def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: float,
+            threads: int = 1) -> OutputError:
+    """Compare `out` (already float64) with `ref`; `dtype`: the format the output was stored in.
+    `threads` > 1 compares slices in that many threads: the same figures, since each slice's
+    sums are added in slice order whichever thread computed them."""
     out = np.asarray(out, dtype=np.float64)
     ref = np.asarray(ref, dtype=np.float64)
     if out.shape != ref.shape:
         return OutputError(name, math.inf, math.inf, math.inf, 0, bound, False,
                            f"shape {out.shape} != reference shape {ref.shape}")
-    with np.errstate(invalid="ignore", over="ignore"):
-        return _compare(name, out, ref, dtype, bound)
+    return _compare(name, out, ref, dtype, bound, threads)
 
 
 #: Elements compared per pass. Every figure is a sum, a count or a maximum, so the arrays are
@@ -70,34 +73,56 @@ def compare(name: str, out: np.ndarray, ref: np.ndarray, dtype: str, bound: floa
 CHUNK_ELEMENTS = 1 << 17
 
 
-def _compare(name, out, ref, dtype, bound) -> OutputError:
+def _slice_figures(o: np.ndarray, r: np.ndarray, fmt) -> tuple[int, int, float, float, float,
+                                                                  float]:
+    """(non-finite outputs, mismatched special values, sum of ref², sum of error², max |error|,
+    max error in ULPs) of one slice."""
+    ref_finite = np.isfinite(r)
+    nonfinite = int(np.count_nonzero(~np.isfinite(o) & ref_finite))
+    mismatched = 0
+    if ref_finite.all():  # the usual slice: no special value to match
+        diff = finite_diff = np.abs(o - r)
+        finite_ref = r
+    else:
+        # where the reference itself is ±inf or NaN the output must be the same special
+        # value (exact: no error); anything else there, a finite number or the other
+        # infinity, is as wrong as a NaN where the reference is finite
+        same_special = ~ref_finite & ((o == r) | (np.isnan(o) & np.isnan(r)))
+        mismatched = int(np.count_nonzero(~ref_finite & ~same_special))
+        diff = np.where(ref_finite, np.abs(o - r), np.inf)
+        diff[same_special] = 0.0
+        finite_ref = np.where(ref_finite, r, 0.0)
+        finite_diff = np.where(ref_finite, diff, 0.0)
+    ulps = diff / fmt.ulp(finite_ref)
+    # einsum's own loops, not BLAS's dot: a BLAS call from each of several threads starts
+    # BLAS's whole thread pool per call, and the cores oversubscribed, two threads compared a
+    # 32768 x 4096 output no faster than one (2.4-3.0 s against 2.7 on the 2-core VM)
+    return (nonfinite, mismatched, float(np.einsum("i,i->", finite_ref, finite_ref)),
+            float(np.einsum("i,i->", finite_diff, finite_diff)), float(diff.max()),
+            float(np.max(np.where(np.isnan(ulps), np.inf, ulps))))
+
+
+def _compare(name, out, ref, dtype, bound, threads=1) -> OutputError:
     fmt = get_format(dtype)
     out, ref = out.reshape(-1), ref.reshape(-1)
-    nonfinite = mismatched = 0
-    ref_sq = err_sq = 0.0
-    chunk_max_abs, chunk_max_ulp = [0.0], [0.0]
-    for start in range(0, out.size, CHUNK_ELEMENTS):
-        o, r = out[start:start + CHUNK_ELEMENTS], ref[start:start + CHUNK_ELEMENTS]
-        ref_finite = np.isfinite(r)
-        nonfinite += int(np.count_nonzero(~np.isfinite(o) & ref_finite))
-        if ref_finite.all():  # the usual slice: no special value to match
-            diff = finite_diff = np.abs(o - r)
-            finite_ref = r
-        else:
-            # where the reference itself is ±inf or NaN the output must be the same special
-            # value (exact: no error); anything else there, a finite number or the other
-            # infinity, is as wrong as a NaN where the reference is finite
-            same_special = ~ref_finite & ((o == r) | (np.isnan(o) & np.isnan(r)))
-            mismatched += int(np.count_nonzero(~ref_finite & ~same_special))
-            diff = np.where(ref_finite, np.abs(o - r), np.inf)
-            diff[same_special] = 0.0
-            finite_ref = np.where(ref_finite, r, 0.0)
-            finite_diff = np.where(ref_finite, diff, 0.0)
-        ref_sq += float(np.dot(finite_ref, finite_ref))
-        err_sq += float(np.dot(finite_diff, finite_diff))
-        chunk_max_abs.append(float(diff.max()))
-        ulps = diff / fmt.ulp(finite_ref)
-        chunk_max_ulp.append(float(np.max(np.where(np.isnan(ulps), np.inf, ulps))))
+    starts = range(0, out.size, CHUNK_ELEMENTS)
+
+    def figures(start: int) -> tuple:
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _slice_figures(out[start:start + CHUNK_ELEMENTS],
+                                  ref[start:start + CHUNK_ELEMENTS], fmt)
+
+    if threads > 1 and len(starts) > 1:  # NumPy releases the GIL inside each operation
+        with ThreadPoolExecutor(min(threads, len(starts))) as pool:
+            per_slice = list(pool.map(figures, starts))
+    else:
+        per_slice = [figures(start) for start in starts]
+    nonfinite = sum(f[0] for f in per_slice)
+    mismatched = sum(f[1] for f in per_slice)
+    ref_sq = sum((f[2] for f in per_slice), 0.0)
+    err_sq = sum((f[3] for f in per_slice), 0.0)
+    chunk_max_abs = [0.0, *(f[4] for f in per_slice)]
+    chunk_max_ulp = [0.0, *(f[5] for f in per_slice)]
     # np.max, not max(): a NaN (an output NaN where the reference is finite) must propagate
     max_abs, max_ulp = float(np.max(chunk_max_abs)), float(np.max(chunk_max_ulp))
     ref_norm, err_norm = math.sqrt(ref_sq), math.sqrt(err_sq)

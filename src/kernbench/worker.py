@@ -225,7 +225,8 @@ class Worker:
         case, settings, family, spec = p.case, p.settings, p.family, p.spec
         params, dev, dtype, prepared = p.params, case.device, case.dtype, p.call
         record["compile_s"] = p.compile_s
-        errors, out_elems = self._errors(spec, params, p.seen_a, p.first_out, family, dtype)
+        errors, out_elems = self._errors(spec, params, p.seen_a, p.first_out, family, dtype,
+                                         self.threads)
         p.first_out = None
         inputs_a = p.take_inputs_a()
         convert, as_seen = p.convert, p.as_seen
@@ -251,7 +252,8 @@ class Worker:
         inputs_b = p.inputs(1)
         args_b = convert(inputs_b)
         seen_b = as_seen(inputs_b, args_b)
-        errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype)
+        errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype,
+                                   self.threads)
         errors = self._worst_of(errors, errors_b)
         record["accuracy"] = accuracy.summarize(errors)
 
@@ -318,7 +320,8 @@ class Worker:
                 stored = stored if stored in ("float64", "float32", "float16", "bfloat16") \
                     else dtype
                 bound = spec.grad_tolerance(params, stored, name).bound(stored)
-                errors.append(accuracy.compare(f"d_{name}", got, r, stored, bound))
+                errors.append(accuracy.compare(f"d_{name}", got, r, stored, bound,
+                                               threads=self.threads))
             return errors
 
         t0 = time.perf_counter()
@@ -427,8 +430,10 @@ class Worker:
         record["flags"].append("inaccurate")
 
     @staticmethod
-    def _errors(spec, params, seen, out, family, dtype) -> tuple[list[accuracy.OutputError], int]:
-        """Each output against its reference; also the number of output elements."""
+    def _errors(spec, params, seen, out, family, dtype,
+                threads: int = 1) -> tuple[list[accuracy.OutputError], int]:
+        """Each output against its reference, compared in the run's `threads` (outside any
+        timed region); also the number of output elements."""
         refs = spec.reference(seen, params)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if len(outs) != len(spec.outputs):
@@ -439,7 +444,7 @@ class Worker:
             got, stored = family.to_numpy(o)
             stored = stored if stored in ("float64", "float32", "float16", "bfloat16") else dtype
             bound = spec.tolerance(params, stored).bound(stored)
-            result.append(accuracy.compare(name, got, r, stored, bound))
+            result.append(accuracy.compare(name, got, r, stored, bound, threads=threads))
         return result, sum(int(np.asarray(r).size) for r in refs)
 
 
