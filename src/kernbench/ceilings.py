@@ -24,7 +24,10 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from .backends.base import is_cuda
 
 CACHE_DIR = Path("results") / "ceilings"
 COPY_BYTES = 256 << 20  # far above any last-level cache
@@ -207,7 +210,7 @@ PARTS = ("cpu", "cuda")
 
 def part_of(device: str) -> str:
     """The calibration part a case's device needs: `cuda` for cuda and cuda:N."""
-    return "cuda" if device.split(":")[0] == "cuda" else "cpu"
+    return "cuda" if is_cuda(device) else "cpu"
 
 
 def _now() -> str:
@@ -306,8 +309,10 @@ def cache_path(fingerprint: str, threads: int, cache_dir: Path | None = None) ->
 
 
 def _parts_held(data: dict) -> set[str]:
-    """The parts a cached file measured. A file written before parts were recorded measured
-    them all."""
+    """The parts a cached file measured (none: no file). A file written before parts were
+    recorded measured them all."""
+    if not data:
+        return set()
     held = data.get("parts")
     return set(held) if isinstance(held, list) else set(PARTS)
 
@@ -328,37 +333,27 @@ def _load(path: Path) -> dict:
         return {}
 
 
-def to_measure(cached: dict, parts: tuple[str, ...], force: bool = False) -> tuple[str, ...]:
-    """The parts of `parts` that must be measured: those `cached` lacks, or all with `force`."""
-    held = _parts_held(cached) if cached else set()
-    return tuple(p for p in PARTS if p in parts and (force or p not in held))
-
-
 def load_or_measure(fingerprint: str, threads: int, env: dict[str, str],
                     force: bool = False, cache_dir: Path | None = None,
-                    parts: tuple[str, ...] = PARTS) -> dict:
+                    parts: tuple[str, ...] = PARTS,
+                    on_measure: Callable[[tuple[str, ...]], None] | None = None) -> dict:
     """The cached ceilings, with the parts of `parts` the cache lacks (all of them with
-    `force`) measured now and added to it. `cached` names the file when any figure came from
-    it, and `measured_now` the parts this call measured."""
+    `force`) measured now and added to it; `on_measure` is told which, before they are.
+    `cached` names the file when any figure came from it, and `measured_now` the parts this
+    call measured."""
     path = cache_path(fingerprint, threads, cache_dir)
     cached = _load(path)
-    wanted = to_measure(cached, parts, force)
+    held = _parts_held(cached)
+    wanted = tuple(p for p in PARTS if p in parts and (force or p not in held))
     if not wanted:
         return {**cached, "cached": str(path)}
-    held = _parts_held(cached) if cached else set()
-    fresh = measure_in_subprocess(threads, env, parts=wanted)
-    fresh.setdefault("parts", sorted(wanted))
-    data = _merge(cached, held, fresh)
+    if on_measure is not None:
+        on_measure(wanted)
+    data = _merge(cached, held, measure_in_subprocess(threads, env, parts=wanted))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1))
     reused = bool(held - set(wanted))  # figures kept from the file
     return {**data, "cached": str(path) if reused else None, "measured_now": list(wanted)}
-
-
-def needs_measuring(fingerprint: str, threads: int, parts: tuple[str, ...],
-                    force: bool = False, cache_dir: Path | None = None) -> tuple[str, ...]:
-    """What `load_or_measure` would measure now (for saying so before it starts)."""
-    return to_measure(_load(cache_path(fingerprint, threads, cache_dir)), parts, force)
 
 
 def _main(argv: list[str]) -> dict:

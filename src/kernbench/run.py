@@ -90,14 +90,12 @@ def fresh_run(opts: RunOptions, suite, kernels, cases, settings: RunSettings, ou
     if opts.calibrate != "skip":
         # only what the cases run on: a GPU suite does not wait for the CPU's GEMMs
         parts = tuple(sorted({ceilings_mod.part_of(p.case.device) for p in cases}))
-        force = opts.calibrate == "force"
-        missing = ceilings_mod.needs_measuring(fingerprint, settings.threads, parts, force)
-        if missing:
-            print(f"kernbench: measuring this machine's ceilings ({', '.join(missing)}; "
-                  f"under a minute)", file=sys.stderr)
-        ceilings = ceilings_mod.load_or_measure(fingerprint, settings.threads,
-                                                settings.worker_env({}), force=force,
-                                                parts=parts)
+        ceilings = ceilings_mod.load_or_measure(
+            fingerprint, settings.threads, settings.worker_env({}),
+            force=opts.calibrate == "force", parts=parts,
+            on_measure=lambda missing: print(
+                f"kernbench: measuring this machine's ceilings ({', '.join(missing)}; "
+                f"under a minute)", file=sys.stderr))
         print(f"kernbench: this machine's ceilings: {ceilings_mod.describe(ceilings)}",
               file=sys.stderr)
     keep_previous(out)  # a fresh run; resuming the old one is `--resume`

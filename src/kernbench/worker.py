@@ -34,7 +34,7 @@ from .backends import family_of
 from .backends.base import Unsupported
 from .case import Case, CaseSettings
 from .discovery import import_backend, load_kernel
-from .dtypes import get_format
+from .dtypes import FLOAT_DTYPES, get_format
 from .metrics import add_flag
 
 #: Rotate input copies until the cycle exceeds this many bytes (a multiple of the LLC), so a
@@ -225,8 +225,7 @@ class Worker:
         case, settings, family, spec = p.case, p.settings, p.family, p.spec
         params, dev, dtype, prepared = p.params, case.device, case.dtype, p.call
         record["compile_s"] = p.compile_s
-        errors, out_elems = self._errors(spec, params, p.seen_a, p.first_out, family, dtype,
-                                         self.threads)
+        errors, out_elems = self._errors(spec, params, p.seen_a, p.first_out, family, dtype)
         p.first_out = None
         inputs_a = p.take_inputs_a()
         convert, as_seen = p.convert, p.as_seen
@@ -252,8 +251,7 @@ class Worker:
         inputs_b = p.inputs(1)
         args_b = convert(inputs_b)
         seen_b = as_seen(inputs_b, args_b)
-        errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype,
-                                   self.threads)
+        errors_b, _ = self._errors(spec, params, seen_b, prepared(*args_b), family, dtype)
         errors = self._worst_of(errors, errors_b)
         record["accuracy"] = accuracy.summarize(errors)
 
@@ -314,15 +312,10 @@ class Worker:
             if len(grads) != len(spec.grad_inputs):
                 raise ValueError(f"backward returned {len(grads)} gradients, the spec names "
                                  f"{len(spec.grad_inputs)}: {', '.join(spec.grad_inputs)}")
-            errors = []
-            for name, g, r in zip(spec.grad_inputs, grads, refs):
-                got, stored = family.to_numpy(g)
-                stored = stored if stored in ("float64", "float32", "float16", "bfloat16") \
-                    else dtype
-                bound = spec.grad_tolerance(params, stored, name).bound(stored)
-                errors.append(accuracy.compare(f"d_{name}", got, r, stored, bound,
-                                               threads=self.threads))
-            return errors
+            return [self._check(family, f"d_{name}", g, r, dtype,
+                                lambda stored, name=name: spec.grad_tolerance(params, stored,
+                                                                              name))
+                    for name, g, r in zip(spec.grad_inputs, grads, refs)]
 
         t0 = time.perf_counter()
         inputs_a, args_a, seen_a, state_a, cot_a, cot_seen_a, fresh_cot_a = draw(0)
@@ -429,22 +422,26 @@ class Worker:
         record["reason"] = f"inaccurate: {what} {worst.name}: {worst.reason}"
         record["flags"].append("inaccurate")
 
-    @staticmethod
-    def _errors(spec, params, seen, out, family, dtype,
-                threads: int = 1) -> tuple[list[accuracy.OutputError], int]:
-        """Each output against its reference, compared in the run's `threads` (outside any
-        timed region); also the number of output elements."""
+    def _check(self, family, name, out, ref, dtype, tolerance) -> accuracy.OutputError:
+        """One output against its reference, in the format the backend stored it in (the
+        case's dtype where that is not a float format kernbench knows), held to
+        `tolerance(stored)`, and compared in the run's threads (outside any timed region)."""
+        got, stored = family.to_numpy(out)
+        stored = stored if stored in FLOAT_DTYPES else dtype
+        return accuracy.compare(name, got, ref, stored, tolerance(stored).bound(stored),
+                                threads=self.threads)
+
+    def _errors(self, spec, params, seen, out, family,
+                dtype) -> tuple[list[accuracy.OutputError], int]:
+        """Each output against its reference; also the number of output elements."""
         refs = spec.reference(seen, params)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         if len(outs) != len(spec.outputs):
             raise ValueError(f"forward returned {len(outs)} outputs, the spec names "
                              f"{len(spec.outputs)}: {', '.join(spec.outputs)}")
-        result = []
-        for name, o, r in zip(spec.outputs, outs, refs):
-            got, stored = family.to_numpy(o)
-            stored = stored if stored in ("float64", "float32", "float16", "bfloat16") else dtype
-            bound = spec.tolerance(params, stored).bound(stored)
-            result.append(accuracy.compare(name, got, r, stored, bound, threads=threads))
+        result = [self._check(family, name, o, r, dtype,
+                              lambda stored: spec.tolerance(params, stored))
+                  for name, o, r in zip(spec.outputs, outs, refs)]
         return result, sum(int(np.asarray(r).size) for r in refs)
 
 
